@@ -1,0 +1,145 @@
+"""`speculators-tui`: the console entry point.
+
+With no subcommand it opens the app; subcommands work without it (`presets`, `validate`, `export`,
+and the run commands). Nothing here imports torch/transformers, and Textual is imported only when
+the app opens, so `speculators-tui --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from speculators_core import config as cfgmod
+from speculators_core.presets import find_preset, list_presets
+
+
+def _load(spec: str) -> tuple[cfgmod.RunConfig, str, Optional[Path]]:
+    """Config from a preset name, TOML path or run directory -> (config, source, run_dir or None)."""
+    preset = find_preset(spec)
+    run_dir = preset.path.parent if preset.path.name == "run.toml" else None
+    return preset.load(), str(preset.path), run_dir
+
+
+def cmd_presets_list(args: argparse.Namespace) -> int:
+    presets = list_presets()
+    width = max((len(p.name) for p in presets), default=10)
+    for p in presets:
+        kind = "built-in" if p.builtin else "user"
+        print(f"{p.name:<{width}}  {kind:<8}  {p.description()}")
+    return 0
+
+
+def cmd_presets_show(args: argparse.Namespace) -> int:
+    preset = find_preset(args.name)
+    if args.resolved:
+        print(cfgmod.dumps(preset.load(), include_defaults=True), end="")
+    else:
+        print(preset.path.read_text(encoding="utf-8"), end="")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from speculators_core.target_info import try_load_target
+
+    cfg, source, _ = _load(args.config)
+    target, why = try_load_target(cfg.model.target)
+    problems = cfgmod.validate(cfg, target)
+    if target is None:
+        print(f"note: target checks skipped: {why}", file=sys.stderr)
+    else:
+        print(f"target: {target.summary()}")
+    for p in problems:
+        print(f"{p.severity}: {p}", file=sys.stderr if p.severity == "error" else sys.stdout)
+    errs = cfgmod.errors(problems)
+    if errs:
+        print(f"{source}: {len(errs)} error(s)", file=sys.stderr)
+        return 1
+    print(f"{source}: valid")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from speculators_core.commands import build_stages, render_script
+    from speculators_core.target_info import try_load_target
+
+    cfg, source, run_dir = _load(args.config)
+    errs = cfgmod.errors(cfgmod.validate(cfg))
+    if errs:
+        for p in errs:
+            print(f"error: {p}", file=sys.stderr)
+        return 1
+    target, _ = try_load_target(cfg.model.target)
+    script = render_script(build_stages(cfg, target, run_dir=str(run_dir) if run_dir else None), cfg, source)
+    if args.output:
+        from speculators_core.fsutil import atomic_write_text
+
+        out = atomic_write_text(Path(args.output), script)
+        out.chmod(0o755)
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(script)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="speculators-tui",
+        description="Train an EAGLE-3 drafter for vLLM speculative decoding: prepare data, serve hidden "
+                    "states, train. With no command, opens the terminal app.",
+    )
+    from speculators_tui import __version__
+
+    p.add_argument("--version", action="version", version=f"speculators-tui {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    pr = sub.add_parser("presets", help="list or show presets")
+    prs = pr.add_subparsers(dest="presets_command", metavar="ACTION", required=True)
+    prs.add_parser("list", help="built-in and user presets").set_defaults(func=cmd_presets_list)
+    show = prs.add_parser("show", help="print a preset's TOML")
+    show.add_argument("name")
+    show.add_argument("--resolved", action="store_true", help="print every option, defaults included")
+    show.set_defaults(func=cmd_presets_show)
+
+    v = sub.add_parser("validate", help="check a preset or config file (exit 1 on errors)")
+    v.add_argument("config", help="preset name, TOML file or run directory")
+    v.set_defaults(func=cmd_validate)
+
+    e = sub.add_parser("export", help="print (or write) the equivalent bash script")
+    e.add_argument("config", help="preset name, TOML file or run directory")
+    e.add_argument("-o", "--output", help="write the script to this file (made executable)")
+    e.set_defaults(func=cmd_export)
+
+    try:
+        from speculators_core import run_cli
+    except ImportError:  # the run commands land with the supervisor
+        run_cli = None
+    if run_cli is not None:
+        run_cli.add_subcommands(sub)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from speculators_tui.app import run_app
+
+        return run_app()
+    try:
+        return int(args.func(args) or 0)
+    except cfgmod.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Shared fixtures: the tiny target model (built offline), isolated user dirs, free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_user_dirs(tmp_path_factory):
+    """Keep tests away from the user's config; share one built demo model across the session."""
+    home = tmp_path_factory.mktemp("spec-home")
+    os.environ["SPECULATORS_TUI_CONFIG"] = str(home / "config")
+    # The demo model cache may be reused between local runs (it is deterministic) to save time.
+    os.environ.setdefault("SPECULATORS_TUI_CACHE", str(REPO / ".pytest_cache" / "spec-cache"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_target() -> Path:
+    """Directory of the built `builtin:tiny-qwen3` target (random Qwen3, BPE tokenizer, ChatML)."""
+    from speculators_core import demo
+    from speculators_core.paths import builtin_model_dir
+
+    return demo.build(builtin_model_dir("tiny-qwen3"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+PYTHON = sys.executable
