@@ -1,0 +1,15 @@
+"""Errors of the hidden-states client."""
+
+from __future__ import annotations
+
+
+class HiddenStatesError(RuntimeError):
+    """A sample whose hidden states cannot be obtained (bad ids, NaN, too long, refused path...)."""
+
+
+class ServerUnavailable(HiddenStatesError):
+    """Every hidden-states server has been unreachable for longer than the grace period."""
+
+
+class UnsafePath(HiddenStatesError):
+    """The server returned a path outside the configured storage directory (nothing was touched)."""

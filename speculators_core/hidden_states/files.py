@@ -1,0 +1,204 @@
+"""Hidden-states files: the safetensors layout, the `.lock` protocol, path checks and the cache.
+
+The server (vLLM's extraction connector or our `hf` engine) writes `<DIR>/<request id>.safetensors`
+with `hidden_states` [T, num_layers, H] (model dtype) and `token_ids` [T] int64, and holds an
+exclusive `flock` on `<file>.lock` until the file is complete. A reader takes a shared flock (it
+waits for the writer), reads, then removes the lock file. No lock file = no locking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Sequence, Union
+
+from speculators_core.hidden_states.errors import HiddenStatesError, UnsafePath
+
+if TYPE_CHECKING:  # torch is imported lazily: this package is reachable from the app's modules.
+    import torch
+
+PathLike = Union[str, os.PathLike]
+FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class HiddenStates:
+    hidden_states: "torch.Tensor"  # [T, num_layers, H], layers in ascending id order (last = L)
+    token_ids: "torch.Tensor"  # [T] int64
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.token_ids.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return self.hidden_states.numel() * self.hidden_states.element_size() + self.token_ids.numel() * 8
+
+
+def cache_path(cache_dir: PathLike, row_id: Union[int, str]) -> Path:
+    """<cache_dir>/hs_<row_id>.safetensors"""
+    return Path(cache_dir) / f"hs_{row_id}.safetensors"
+
+
+def lock_path(path: PathLike) -> str:
+    return os.fspath(path) + ".lock"
+
+
+def safe_server_path(returned: object, storage_dir: PathLike) -> Path:
+    """The server-returned file path, resolved, if it lies inside `storage_dir`; else UnsafePath.
+
+    Symlinks are resolved on both sides, so a link inside the directory that points out is refused
+    too. A relative path is resolved against the current directory (as the server process would
+    treat its own relative storage path). Nothing is read, moved or deleted here.
+    """
+    if not isinstance(returned, str) or not returned or "\x00" in returned:
+        raise UnsafePath(f"server returned an invalid hidden_states_path {returned!r}; refusing it")
+    root = Path(os.path.realpath(storage_dir))
+    resolved = Path(os.path.realpath(returned))
+    if resolved == root or root not in resolved.parents:
+        raise UnsafePath(
+            f"server returned hidden_states_path {returned!r} (resolves to {resolved}), outside the configured "
+            f"storage directory {root}; refusing to read, move or delete it. Fix: start the server with "
+            f"--hidden-states-path {root} (the client's --hidden-states-storage must name the same directory)"
+        )
+    if not resolved.name.endswith(".safetensors"):
+        raise UnsafePath(f"server returned hidden_states_path {returned!r}: not a .safetensors file; refusing it")
+    return resolved
+
+
+def _try_shared_lock(lock: str) -> Optional[bool]:
+    """True: lock acquired and released (writer done). False: writer still holds it. None: no lock file."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+async def wait_for_file(path: Path, timeout: float, poll: float = 0.002, max_poll: float = 0.05) -> None:
+    """Wait until the writer has finished `path` (the `.lock` protocol), or raise HiddenStatesError.
+
+    With a lock file: poll a non-blocking shared flock (cancellable, no thread parked in the kernel).
+    Without one: the writer does not lock; wait for the file to appear.
+    """
+    lock = lock_path(path)
+    deadline = time.monotonic() + timeout
+    delay = poll
+    while True:
+        state = _try_shared_lock(lock)
+        if state is True:
+            if path.exists():
+                return
+            raise HiddenStatesError(
+                f"{path}: the server released the lock but wrote no file (the request was aborted or the "
+                f"write failed; see the server log)"
+            )
+        if state is None and path.exists():
+            return
+        if time.monotonic() > deadline:
+            what = "lock still held by the writer" if state is False else "file not written"
+            raise HiddenStatesError(f"{path}: {what} after {timeout:.0f} s (raise --request-timeout?)")
+        await asyncio.sleep(delay)
+        delay = min(max_poll, delay * 1.5)
+
+
+def load_file_checked(
+    path: PathLike,
+    expected_ids: Optional[Sequence[int]] = None,
+    num_layers: Optional[int] = None,
+    hidden_size: Optional[int] = None,
+    dtype: Optional[str] = None,
+) -> HiddenStates:
+    """Load one hidden-states file and check keys, shapes, dtype, NaN/Inf and token ids."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        data = load_file(os.fspath(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise HiddenStatesError(f"{path}: cannot read the hidden-states file ({e})") from e
+    missing = [k for k in ("hidden_states", "token_ids") if k not in data]
+    if missing:
+        raise HiddenStatesError(f"{path}: missing tensor(s) {missing}; found {sorted(data)}")
+    hs, ids = data["hidden_states"], data["token_ids"]
+    if hs.dim() != 3:
+        raise HiddenStatesError(f"{path}: hidden_states must be [tokens, layers, hidden], got shape {tuple(hs.shape)}")
+    if ids.dim() != 1 or ids.shape[0] != hs.shape[0]:
+        raise HiddenStatesError(
+            f"{path}: token_ids shape {tuple(ids.shape)} does not match hidden_states {tuple(hs.shape)}"
+        )
+    name = str(hs.dtype).replace("torch.", "")
+    if name not in FLOAT_DTYPES:
+        raise HiddenStatesError(f"{path}: hidden_states dtype {name} is not one of {FLOAT_DTYPES}")
+    if dtype is not None and name != dtype:
+        raise HiddenStatesError(f"{path}: hidden_states dtype {name}, expected {dtype}")
+    if num_layers is not None and hs.shape[1] != num_layers:
+        raise HiddenStatesError(
+            f"{path}: {hs.shape[1]} layers in the file, expected {num_layers} (server started with other "
+            f"--target-layer-ids?)"
+        )
+    if hidden_size is not None and hs.shape[2] != hidden_size:
+        raise HiddenStatesError(f"{path}: hidden size {hs.shape[2]}, expected {hidden_size} (another target model?)")
+    ids = ids.to(torch.int64)
+    if expected_ids is not None:
+        if ids.shape[0] != len(expected_ids):
+            raise HiddenStatesError(f"{path}: {ids.shape[0]} tokens in the file, {len(expected_ids)} sent")
+        if not torch.equal(ids, torch.as_tensor(list(expected_ids), dtype=torch.int64)):
+            raise HiddenStatesError(f"{path}: token_ids in the file differ from the ids sent")
+    if not torch.isfinite(hs).all():
+        raise HiddenStatesError(f"{path}: hidden_states contain NaN or Inf")
+    return HiddenStates(hidden_states=hs, token_ids=ids)
+
+
+def load_cached(cache_dir: PathLike, row_id: Union[int, str]) -> Optional[HiddenStates]:
+    """The cached sample of `row_id`, or None if it is not cached. A corrupt file raises HiddenStatesError."""
+    p = cache_path(cache_dir, row_id)
+    if not p.exists():
+        return None
+    return load_file_checked(p)
+
+
+def remove_quietly(*paths: PathLike) -> None:
+    for p in paths:
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+
+
+def move_into(src: Path, dst: Path) -> None:
+    """Move `src` to `dst` atomically (rename; a copy to a temp file + rename across filesystems)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dst)
+        return
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    remove_quietly(src)

