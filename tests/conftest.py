@@ -47,3 +47,16 @@ def port() -> int:
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture(scope="session")
+def demo_prepared(tiny_target, tmp_path_factory) -> Path:
+    """The bundled demo chat data prepared for the tiny target (seq_length 1024): a `datasets`
+    directory with input_ids/loss_mask/seq_len, token_freq.pt and prepare_manifest.json."""
+    from speculators_core.paths import resolve_data_source
+    from speculators_core.prepare import PrepareOptions, prepare_dataset
+
+    out = tmp_path_factory.mktemp("demo-prepared") / "data"
+    prepare_dataset(PrepareOptions(model=str(tiny_target), data=[resolve_data_source("builtin:demo-chat")],
+                                   output=str(out), seq_length=1024, num_workers=1))
+    return out

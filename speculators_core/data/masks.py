@@ -1,0 +1,74 @@
+"""Rendered texts -> token ids and the loss mask, in one batched call to the Rust tokenizer.
+
+A token is trained on when its character range overlaps a trained span. The spans are mapped to
+token indices through the encoding's offsets (`Encoding.char_to_token`, a Rust lookup), so the cost
+per row is one batch-encode share plus a few lookups per assistant turn, with no Python loop over
+tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from speculators_core.data.errors import PrepareError
+
+
+def backend(tokenizer: Any):
+    """The `tokenizers.Tokenizer` behind a fast HF tokenizer (offsets need a fast tokenizer)."""
+    be = getattr(tokenizer, "backend_tokenizer", None)
+    if be is None or not getattr(tokenizer, "is_fast", False):
+        raise PrepareError(
+            f"the tokenizer {getattr(tokenizer, 'name_or_path', '')!s} is not a fast (Rust) tokenizer; "
+            f"token offsets need one: provide tokenizer.json with the target (convert it with "
+            f"`AutoTokenizer.from_pretrained(path).save_pretrained(path)` where a fast version exists)"
+        )
+    return be
+
+
+def _first_token(enc, a: int, b: int) -> int | None:
+    for c in range(a, b):
+        t = enc.char_to_token(c)
+        if t is not None:
+            return t
+    return None
+
+
+def _last_token(enc, a: int, b: int) -> int | None:
+    for c in range(b - 1, a - 1, -1):
+        t = enc.char_to_token(c)
+        if t is not None:
+            return t
+    return None
+
+
+def encode_with_masks(
+    tok_backend, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Encode `texts` (no special tokens added: the template wrote them) and build each loss mask."""
+    encodings = tok_backend.encode_batch(list(texts), add_special_tokens=False)
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for enc, row_spans in zip(encodings, spans):
+        ids = np.asarray(enc.ids, dtype=np.int64)
+        mask = np.zeros(len(ids), dtype=np.int8)
+        for a, b in row_spans:
+            t0 = _first_token(enc, a, b)
+            if t0 is None:
+                continue
+            t1 = _last_token(enc, a, b)
+            mask[t0 : t1 + 1] = 1
+        out.append((ids, mask))
+    return out
+
+
+def mask_from_offsets(offsets: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Reference rule with explicit offsets: token i is trained iff [s_i, e_i) overlaps a span.
+
+    Used by tests to check `encode_with_masks`; `offsets` is an [n, 2] array.
+    """
+    mask = np.zeros(len(offsets), dtype=np.int8)
+    for a, b in spans:
+        hit = (offsets[:, 0] < b) & (offsets[:, 1] > a) & (offsets[:, 1] > offsets[:, 0])
+        mask |= hit.astype(np.int8)
+    return mask

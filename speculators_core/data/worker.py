@@ -1,0 +1,115 @@
+"""The per-chunk work of stage 1, run in the main process or in pool workers.
+
+A chunk is a list of global row indices; the worker fetches the rows from the (inherited or
+re-opened) row table, parses and normalises them, renders the chats, batch-encodes them, builds the
+masks, truncates and filters. It returns the kept samples in chunk order plus the drop counts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from speculators_core.data import conversation as conv
+from speculators_core.data.errors import PrepareError
+from speculators_core.data.masks import backend, encode_with_masks
+from speculators_core.data.render import ChatRenderer, NoAssistantSpan
+
+
+@dataclass
+class ChunkResult:
+    #: (position in the chunk, input_ids, loss_mask) of every kept sample, in chunk order
+    kept: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    #: (position in the chunk, reason) of every dropped row
+    drops: list[tuple[int, str]] = field(default_factory=list)
+    #: positions of kept rows that were truncated to seq_length
+    truncated: list[int] = field(default_factory=list)
+    #: first message per drop reason that has one (e.g. the template's error text)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+class ChunkProcessor:
+    def __init__(self, table, tokenizer, seq_length: int, minimum_valid_tokens: int | None,
+                 chat_template: str | None = None) -> None:
+        self.table = table
+        self.tokenizer = tokenizer
+        self.backend = backend(tokenizer)
+        self.renderer: ChatRenderer | None = None
+        self._chat_template = chat_template
+        self.seq_length = seq_length
+        self.min_valid = max(1, minimum_valid_tokens or 1)
+
+    def _renderer(self) -> ChatRenderer:
+        if self.renderer is None:
+            self.renderer = ChatRenderer(self.tokenizer, self._chat_template)
+        return self.renderer
+
+    def __call__(self, indices: Sequence[int]) -> ChunkResult:
+        res = ChunkResult()
+        texts: list[str] = []
+        spans: list[list[tuple[int, int]]] = []
+        text_pos: list[int] = []
+        direct: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for pos, index in enumerate(indices):
+            origin, payload = self.table.fetch(int(index))
+            row = conv.normalize(origin, conv.parse_payload(origin, payload))
+            if isinstance(row, str):
+                res.drops.append((pos, row))
+                continue
+            if isinstance(row, conv.Tokens):
+                direct[pos] = (np.asarray(row.input_ids, dtype=np.int64), np.asarray(row.loss_mask, dtype=np.int8))
+                continue
+            try:
+                text, row_spans = self._renderer().render(row.messages)
+            except NoAssistantSpan:
+                raise PrepareError(
+                    f"{origin}: the chat template rendered none of this row's assistant turns "
+                    f"(no assistant span found in the rendered text); the template rewrites or drops "
+                    f"assistant content. Use a template with {{% generation %}} blocks (set the "
+                    f"tokenizer's chat_template) or pre-tokenise the rows (input_ids + loss_mask)"
+                ) from None
+            except PrepareError:
+                raise
+            except Exception as exc:  # the template's raise_exception (e.g. roles must alternate)
+                res.drops.append((pos, conv.TEMPLATE_ERROR))
+                res.notes.setdefault(conv.TEMPLATE_ERROR, f"{origin}: {type(exc).__name__}: {exc}")
+                continue
+            texts.append(text)
+            spans.append(row_spans)
+            text_pos.append(pos)
+        encoded = dict(zip(text_pos, encode_with_masks(self.backend, texts, spans))) if texts else {}
+        encoded.update(direct)
+        for pos in sorted(encoded):
+            ids, mask = encoded[pos]
+            cut = len(ids) > self.seq_length
+            if cut:
+                ids, mask = ids[: self.seq_length], mask[: self.seq_length]
+            n_valid = int(mask.sum())
+            if n_valid == 0:
+                res.drops.append((pos, conv.NO_TRAINABLE))
+            elif n_valid < self.min_valid:
+                res.drops.append((pos, conv.TOO_FEW_VALID))
+            else:
+                res.kept.append((pos, ids, mask))
+                if cut:
+                    res.truncated.append(pos)
+        return res
+
+
+# -- process-pool plumbing --------------------------------------------------------------------------
+_PROCESSOR: ChunkProcessor | None = None
+
+
+def init_worker(processor: ChunkProcessor) -> None:
+    """Pool initializer (fork: the processor, its tokenizer and row table are inherited, not pickled)."""
+    global _PROCESSOR
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker process
+    _PROCESSOR = processor
+
+
+def run_chunk(indices: Any) -> ChunkResult:
+    assert _PROCESSOR is not None, "init_worker was not called"
+    return _PROCESSOR(indices)

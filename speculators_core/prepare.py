@@ -1,0 +1,312 @@
+"""Stage 1: render chat data with the target's chat template, tokenise it, build the assistant-only
+loss mask and `token_freq.pt`, and save a `datasets` directory (format spec, section 1).
+
+    python -m speculators_core.prepare --model builtin:tiny-qwen3 --data builtin:demo-chat --output out/
+
+Python API: `prepare_dataset(PrepareOptions(...)) -> PrepareSummary`, and `is_prepared(...)`, a
+cheap check (file hashes, no tokenizer load) that an output is complete for exactly these inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from speculators_core.data.errors import PrepareError
+from speculators_core.paths import is_builtin, resolve_data_source, resolve_model
+
+CHUNK_ROWS = 64
+
+
+@dataclass
+class PrepareOptions:
+    model: str
+    data: list[str]
+    output: str
+    seq_length: int = 8192
+    max_samples: int | None = None
+    minimum_valid_tokens: int | None = None
+    num_workers: int = 1
+    seed: int = 0
+    overwrite: bool = False
+    trust_remote_code: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "PrepareOptions":
+        return cls(
+            model=args.model, data=list(args.data), output=args.output, seq_length=args.seq_length,
+            max_samples=args.max_samples, minimum_valid_tokens=args.minimum_valid_tokens,
+            num_workers=args.num_preprocessing_workers, seed=args.seed, overwrite=args.overwrite,
+            trust_remote_code=args.trust_remote_code,
+        )
+
+    def fingerprinted(self) -> dict[str, Any]:
+        """The options that change the output (workers and overwrite do not)."""
+        return {"seq_length": self.seq_length, "max_samples": self.max_samples,
+                "minimum_valid_tokens": self.minimum_valid_tokens, "seed": self.seed}
+
+
+@dataclass
+class PrepareSummary:
+    output: str
+    rows_total: int = 0          # rows in all sources
+    rows_in: int = 0             # rows read (fewer than rows_total when --max-samples stops early)
+    rows_kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0
+    tokens: int = 0
+    trainable_tokens: int = 0
+    mean_length: float = 0.0
+    seconds: float = 0.0
+    already_prepared: bool = False
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        if self.already_prepared:
+            return [f"already prepared: {self.output} (same tokenizer, data and options); nothing to do"]
+        dropped = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
+        out = [
+            f"prepared {self.output}",
+            f"  rows in: {self.rows_in} (of {self.rows_total})   kept: {self.rows_kept}   dropped: "
+            f"{sum(self.dropped.values())} ({dropped})   truncated: {self.truncated}",
+            f"  tokens: {self.tokens}   trainable tokens: {self.trainable_tokens} "
+            f"({100.0 * self.trainable_tokens / max(1, self.tokens):.1f}%)   mean length: {self.mean_length:.1f}",
+            f"  time: {self.seconds:.1f}s ({self.rows_in / max(self.seconds, 1e-9):.0f} rows/s, "
+            f"{self.tokens / max(self.seconds, 1e-9):.0f} tokens/s)",
+        ]
+        out += [f"  first {k}: {v}" for k, v in self.notes.items()]
+        return out
+
+
+# -- resolution ---------------------------------------------------------------------------------------
+def _resolve_model(spec: str, build: bool) -> str:
+    if is_builtin(spec):
+        try:
+            path = resolve_model(spec)
+        except ValueError as exc:
+            raise PrepareError(f"--model {spec}: {exc}") from None
+        if build and not (Path(path) / "tokenizer_config.json").is_file():
+            from speculators_core import demo
+
+            demo.build(Path(path))
+        return path
+    return resolve_model(spec)
+
+
+def _resolve_data(specs: Sequence[str]) -> list[str]:
+    out = []
+    for spec in specs:
+        try:
+            out.append(resolve_data_source(spec))
+        except ValueError as exc:
+            raise PrepareError(f"--data {spec}: {exc}") from None
+    return out
+
+
+def _options(obj: PrepareOptions | argparse.Namespace | Sequence[str]) -> PrepareOptions:
+    if isinstance(obj, PrepareOptions):
+        return obj
+    if isinstance(obj, argparse.Namespace):
+        return PrepareOptions.from_args(obj)
+    from speculators_core.stage_args import prepare_parser
+
+    return PrepareOptions.from_args(prepare_parser().parse_args(list(obj)))
+
+
+def _inputs(opts: PrepareOptions, model_path: str, data: list[str]) -> dict[str, Any]:
+    from speculators_core.data.manifest import describe_inputs
+
+    return describe_inputs(model_path, data, opts.fingerprinted())
+
+
+def is_prepared(args_or_options: PrepareOptions | argparse.Namespace | Sequence[str]) -> bool:
+    """True when `output` is a complete preparation of exactly these inputs (cheap: file hashes only,
+    no tokenizer load, nothing built or downloaded)."""
+    from speculators_core.data.manifest import fingerprint, is_complete, read_manifest
+
+    opts = _options(args_or_options)
+    manifest = read_manifest(opts.output)
+    if not manifest or not is_complete(opts.output, manifest):
+        return False
+    try:
+        inputs = _inputs(opts, _resolve_model(opts.model, build=False), _resolve_data(opts.data))
+    except (PrepareError, OSError):
+        return False
+    return manifest.get("fingerprint") == fingerprint(inputs)
+
+
+# -- the work -----------------------------------------------------------------------------------------
+def load_tokenizer(model_path: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise PrepareError(
+            f"--model {model_path}: cannot load the tokenizer ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            f"fix: pass a local model directory with tokenizer files, download the model into the HF "
+            f"cache first (`huggingface-cli download {model_path}`), or add --trust-remote-code if "
+            f"the tokenizer needs custom code"
+        ) from None
+    return tok
+
+
+def _check_output(opts: PrepareOptions, inputs: dict[str, Any], log: Callable[[str], None]) -> bool:
+    """True when the output already holds exactly this preparation. Raises when it holds another."""
+    from speculators_core.data.manifest import fingerprint, is_complete, read_manifest
+
+    out = Path(opts.output)
+    if not out.exists():
+        return False
+    manifest = read_manifest(out)
+    if manifest and is_complete(out, manifest) and manifest.get("fingerprint") == fingerprint(inputs):
+        return True
+    if opts.overwrite:
+        log(f"--overwrite: replacing {out}")
+        return False
+    if manifest is None:
+        if out.is_dir() and not any(out.iterdir()):
+            return False
+        raise PrepareError(
+            f"--output {out}: exists and is not a dataset prepared by this tool; choose another "
+            f"--output or pass --overwrite to replace it"
+        )
+    old = manifest.get("inputs", {})
+    diffs = [k for k in ("tokenizer", "data", "options") if old.get(k) != inputs.get(k)]
+    raise PrepareError(
+        f"--output {out}: already holds a dataset prepared from other inputs "
+        f"(different {', '.join(diffs) or 'format'}); pass --overwrite to replace it, or choose another --output"
+    )
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc="prepare", unit="rows", file=sys.stderr, mininterval=1.0, dynamic_ncols=True)
+
+
+def prepare_dataset(opts: PrepareOptions, progress: bool = False,
+                    log: Callable[[str], None] | None = None) -> PrepareSummary:
+    """Prepare `opts.data` for `opts.model` into `opts.output`; see the module docstring."""
+    log = log or (lambda _msg: None)
+    t0 = time.perf_counter()
+    if opts.seq_length < 2:
+        raise PrepareError(f"--seq-length {opts.seq_length}: must be at least 2")
+    if opts.max_samples is not None and opts.max_samples < 1:
+        raise PrepareError(f"--max-samples {opts.max_samples}: must be at least 1")
+    if opts.num_workers < 1:
+        raise PrepareError(f"--num-preprocessing-workers {opts.num_workers}: must be at least 1")
+    model_path = _resolve_model(opts.model, build=True)
+    data = _resolve_data(opts.data)
+    inputs = _inputs(opts, model_path, data)
+    if _check_output(opts, inputs, log):
+        return PrepareSummary(output=str(opts.output), already_prepared=True)
+
+    import numpy as np
+
+    from speculators_core.data.manifest import fingerprint
+    from speculators_core.data.sources import open_sources
+    from speculators_core.data.worker import ChunkProcessor, init_worker, run_chunk
+    from speculators_core.data.writer import write_output
+
+    tokenizer = load_tokenizer(model_path, opts.trust_remote_code)
+    table = open_sources(data)
+    n = len(table)
+    if n == 0:
+        raise PrepareError(f"--data {' '.join(opts.data)}: no rows")
+    order = np.random.default_rng(opts.seed).permutation(n)
+    chunks = [order[i : i + CHUNK_ROWS] for i in range(0, n, CHUNK_ROWS)]
+    processor = ChunkProcessor(table, tokenizer, opts.seq_length, opts.minimum_valid_tokens)
+
+    ids_out: list = []
+    masks_out: list = []
+    dropped: Counter = Counter()
+    notes: dict[str, str] = {}
+    summary = PrepareSummary(output=str(opts.output), rows_total=n)
+    bar = _progress(n, progress)
+    workers = min(opts.num_workers, len(chunks))
+    pool = None
+    try:
+        if workers > 1:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            pool = multiprocessing.get_context(method).Pool(workers, initializer=init_worker, initargs=(processor,))
+            results = pool.imap(run_chunk, chunks)
+        else:
+            results = map(processor, chunks)
+        for chunk, res in zip(chunks, results):
+            done = False
+            rows_read = len(chunk)
+            for pos, ids, mask in res.kept:
+                ids_out.append(ids)
+                masks_out.append(mask)
+                if opts.max_samples is not None and len(ids_out) >= opts.max_samples:
+                    # rows after this one in the chunk were not needed: count only what was used
+                    rows_read = pos + 1
+                    done = True
+                    break
+            dropped.update(reason for pos, reason in res.drops if pos < rows_read)
+            summary.truncated += sum(1 for pos in res.truncated if pos < rows_read)
+            for k, v in res.notes.items():
+                notes.setdefault(k, v)
+            summary.rows_in += rows_read
+            if bar is not None:
+                bar.update(rows_read)
+            if done:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+    summary.rows_kept = len(ids_out)
+    summary.dropped = dict(sorted(dropped.items()))
+    summary.notes = notes
+    summary.tokens = int(sum(len(a) for a in ids_out))
+    summary.trainable_tokens = int(sum(int(m.sum()) for m in masks_out))
+    summary.mean_length = summary.tokens / max(1, summary.rows_kept)
+    if not ids_out:
+        raise PrepareError(
+            f"no rows kept out of {summary.rows_in}: dropped "
+            + ", ".join(f"{k}={v}" for k, v in summary.dropped.items())
+            + "".join(f"; first {k}: {v}" for k, v in notes.items())
+        )
+    summary.seconds = time.perf_counter() - t0
+    manifest = {"fingerprint": fingerprint(inputs), "inputs": inputs, "summary": asdict(summary),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    write_output(opts.output, ids_out, masks_out, manifest)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from speculators_core.stage_args import prepare_parser
+
+    args = prepare_parser().parse_args(argv)
+    opts = PrepareOptions.from_args(args)
+    if os.environ.get("OMP_NUM_THREADS") is None:
+        os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        summary = prepare_dataset(opts, progress=True, log=lambda m: print(m, flush=True))
+    except PrepareError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    for line in summary.lines():
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
