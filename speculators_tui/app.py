@@ -1,0 +1,178 @@
+"""The Textual app: start screen -> wizard -> review -> dashboard (a thin client of speculators_core).
+
+Nothing here imports torch, transformers or datasets: the engine's heavy parts run in the
+processes the supervisor starts, and the app reads their files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+from textual.app import App
+from textual.binding import Binding
+
+from speculators_core import config as cfgmod
+from speculators_tui.commands import ActionsProvider
+from speculators_tui.screens.start import StartScreen
+
+
+def default_gpu_probe():
+    from speculators_core.gpu import probe_gpus
+
+    return probe_gpus()
+
+
+def default_start_run(cfg: cfgmod.RunConfig, source: str) -> Path:
+    from speculators_core.supervisor import start_detached
+
+    return Path(start_detached(cfg, source or None, None))
+
+
+def default_stop_run(run_dir: Path) -> None:
+    from speculators_core.supervisor import stop_run
+
+    stop_run(run_dir)
+
+
+class SpeculatorsApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "speculators-tui"
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False, id="app.theme"),
+    ]
+
+    def __init__(
+        self,
+        run_dir: Optional[Path] = None,
+        config_path: Optional[Path] = None,
+        gpu_probe: Optional[Callable[[], object]] = None,
+        runs_dirs: Optional[list[Path]] = None,
+        start_run: Optional[Callable[[cfgmod.RunConfig, str], Path]] = None,
+        stop_run: Optional[Callable[[Path], None]] = None,
+    ) -> None:
+        super().__init__()
+        self.initial_run_dir = Path(run_dir) if run_dir else None
+        self.initial_config = Path(config_path) if config_path else None
+        #: Returns a `speculators_core.gpu.GpuProbe` (tests pass made-up GPU lists).
+        self.gpu_probe = gpu_probe or default_gpu_probe
+        self.gpu_result = None
+        self.runs_dirs = [Path(p) for p in runs_dirs] if runs_dirs is not None else None
+        self._start_run = start_run or default_start_run
+        self._stop_run = stop_run or default_stop_run
+        self.config = cfgmod.RunConfig()
+        self.config_source = ""
+        self.target = None
+        self.target_why: Optional[str] = None
+        self.dashboard_only = False
+
+    def on_mount(self) -> None:
+        self.push_screen(StartScreen())
+        if self.initial_run_dir is not None:
+            self.dashboard_only = True
+            self.open_dashboard(self.initial_run_dir)
+        elif self.initial_config is not None:
+            from speculators_core.presets import find_preset
+
+            try:
+                self.open_preset(find_preset(str(self.initial_config)))
+            except (FileNotFoundError, cfgmod.ConfigError) as exc:
+                self.notify(str(exc), severity="error", timeout=20)
+
+    # -- runs --------------------------------------------------------------------------------------
+    def start_run(self, cfg: cfgmod.RunConfig, source: str) -> Path:
+        """Called from a worker thread: start the run detached, return its directory."""
+        return self._start_run(cfg, source)
+
+    def stop_run(self, run_dir: Path) -> None:
+        self._stop_run(run_dir)
+
+    def run_parents(self) -> list[Path]:
+        if self.runs_dirs is not None:
+            return self.runs_dirs
+        from speculators_core.presets import list_presets
+
+        parents = [Path("runs"), Path(self.config.run.dir)]
+        for p in list_presets():
+            try:
+                parents.append(Path(p.load().run.dir))
+            except cfgmod.ConfigError:
+                continue
+        return parents
+
+    def recent_runs(self) -> list[Path]:
+        from speculators_core.rundir import list_runs, read_state
+
+        seen: dict[Path, Path] = {}
+        for parent in self.run_parents():
+            for rd in list_runs(Path(os.path.expanduser(str(parent)))):
+                seen.setdefault(rd.resolve(), rd)
+
+        def started(rd: Path) -> float:
+            st = read_state(rd).get("started")
+            return float(st) if isinstance(st, (int, float)) else rd.stat().st_mtime
+
+        return sorted(seen.values(), key=started, reverse=True)
+
+    # -- navigation --------------------------------------------------------------------------------
+    def _pop_to_start(self) -> None:
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, StartScreen):
+            self.pop_screen()
+
+    def open_preset(self, preset) -> None:
+        try:
+            cfg = preset.load()
+        except cfgmod.ConfigError as exc:
+            self.notify(str(exc), severity="error", timeout=20)
+            return
+        self.open_wizard(cfg, str(preset.path))
+
+    def open_wizard(self, cfg: cfgmod.RunConfig, source: str, step: int = 0) -> None:
+        from speculators_core.target_info import try_load_target
+        from speculators_tui.screens.review import ReviewScreen
+        from speculators_tui.screens.step_gpus import GpuStep
+        from speculators_tui.screens.step_model import ModelStep
+        from speculators_tui.screens.step_training import TrainingStep
+
+        self._pop_to_start()
+        self.config, self.config_source = cfg, source
+        self.target, self.target_why = try_load_target(cfg.model.target) if cfg.model.target else (None, None)
+        self.dashboard_only = False
+        for cls in (ModelStep, GpuStep, TrainingStep, ReviewScreen)[: step + 1]:
+            self.push_screen(cls())
+
+    def open_dashboard(self, run_dir: Path, replace_wizard: bool = False) -> None:
+        from speculators_tui.screens.dashboard import DashboardScreen
+
+        if replace_wizard or not self.dashboard_only:
+            self._pop_to_start()
+        self.push_screen(DashboardScreen(Path(run_dir)))
+
+    def detach_dashboard(self) -> None:
+        if self.dashboard_only:
+            self.exit(0)
+        else:
+            self._pop_to_start()
+
+    # -- actions -----------------------------------------------------------------------------------
+    def action_new_config(self) -> None:
+        self.open_wizard(cfgmod.RunConfig(), "")
+
+    def action_help(self) -> None:
+        from speculators_tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+
+def run_app(run_dir: Optional[Path] = None, config_path: Optional[Path] = None) -> int:
+    """Open the app (on the dashboard of `run_dir`, or the wizard for `config_path`); exit status."""
+    app = SpeculatorsApp(run_dir=run_dir, config_path=config_path)
+    result = app.run()
+    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)

@@ -1,0 +1,52 @@
+"""Command palette entries for the app's main actions (shown with ctrl+p)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class ActionsProvider(Provider):
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        from speculators_core.presets import list_presets
+        from speculators_tui.screens.dashboard import DashboardScreen
+        from speculators_tui.screens.review import ReviewScreen
+        from speculators_tui.screens.step_gpus import GpuStep
+
+        app = self.app
+        screen = self.screen
+        out: list[tuple[str, Callable[[], object], str]] = []
+        if isinstance(screen, ReviewScreen):
+            out += [("Launch the run", screen.action_launch, "start it in the background and open its dashboard"),
+                    ("Save as preset", screen.action_save_preset, "a TOML file in your presets directory"),
+                    ("Export script", screen.action_export, "the equivalent bash script"),
+                    ("Copy script to clipboard", screen.action_copy, "OSC 52, where the terminal allows")]
+        if isinstance(screen, GpuStep):
+            out += [("Apply suggested GPU split", screen.action_suggest, "the engine's server/training split"),
+                    ("Run on the CPU", screen.action_cpu, "no GPU: server and training on the CPU")]
+        if isinstance(screen, DashboardScreen):
+            out += [("Stop the run", screen.action_stop, "asks first"),
+                    ("Detach from the run", screen.action_detach, "the run keeps going")]
+            if screen.watcher.warning and screen.watcher.warning.get("fix_config"):
+                out.append(("Apply the suggested fix to the next run", screen.action_apply_fix, "opens the wizard"))
+        out.append(("New configuration", app.action_new_config, "the wizard from the defaults"))  # type: ignore[attr-defined]
+        for p in list_presets():
+            out.append((f"Open preset: {p.name}", lambda p=p: app.open_preset(p),  # type: ignore[attr-defined]
+                        p.description() or str(p.path)))
+        for rd in app.recent_runs()[:10]:  # type: ignore[attr-defined]
+            out.append((f"Attach to run: {rd.name}", lambda rd=rd: app.open_dashboard(rd), str(rd)))  # type: ignore[attr-defined]
+        out += [("Show keys (help)", app.action_help, "every key of every screen"),  # type: ignore[attr-defined]
+                ("Toggle dark/light theme", app.action_toggle_theme, "")]  # type: ignore[attr-defined]
+        return out
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

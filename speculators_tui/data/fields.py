@@ -1,0 +1,137 @@
+"""Edit one dotted field of a RunConfig from text, the way a form does (no textual imports).
+
+`parse_text` turns what a user typed into the field's Python value or raises ValueError with a
+message fit to show next to the field; `format_value` is its inverse; `apply_values` sets dotted
+keys through the engine's own coercion (`config.from_dict`) so types are checked one way only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Literal, Optional, Union, get_args, get_origin
+
+from speculators_core import config as cfgmod
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def field_type(dotted: str) -> Any:
+    section, key = dotted.split(".", 1)
+    cls = {f.name: f.type for f in dataclasses.fields(cfgmod.RunConfig)}[section]
+    if isinstance(cls, str):
+        cls = typing.get_type_hints(cfgmod.RunConfig)[section]
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls][key]
+
+
+def get_value(cfg: cfgmod.RunConfig, dotted: str) -> Any:
+    section, key = dotted.split(".", 1)
+    return getattr(getattr(cfg, section), key)
+
+
+def set_value(cfg: cfgmod.RunConfig, dotted: str, value: Any) -> None:
+    section, key = dotted.split(".", 1)
+    setattr(getattr(cfg, section), key, value)
+
+
+def _optional(tp: Any) -> tuple[Any, bool]:
+    if get_origin(tp) is Union and type(None) in get_args(tp):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return inner[0], True
+    return tp, False
+
+
+def choices(dotted: str) -> Optional[tuple[str, ...]]:
+    tp, _ = _optional(field_type(dotted))
+    if get_origin(tp) is Literal:
+        return tuple(get_args(tp))
+    return None
+
+
+def _scalar(text: str, tp: Any) -> Any:
+    if tp is int:
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {text!r}") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number (e.g. 3e-4), got {text!r}") from None
+    if tp is bool:
+        low = text.lower()
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    if get_origin(tp) is Literal:
+        opts = get_args(tp)
+        if text not in opts:
+            raise ValueError(f"expected one of {', '.join(opts)}, got {text!r}")
+        return text
+    return text
+
+
+def parse_text(dotted: str, text: str) -> Any:
+    """The value of `dotted` for the typed `text`; ValueError says what is expected."""
+    tp, optional = _optional(field_type(dotted))
+    text = text.strip()
+    if optional and text == "":
+        return None
+    origin = get_origin(tp)
+    if origin is list:
+        (item,) = get_args(tp)
+        parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+        if item is int:
+            parts = [q for p in parts for q in p.split()]
+        return [_scalar(p, item) for p in parts]
+    if origin is dict:
+        out: dict[str, str] = {}
+        for part in [p.strip() for p in text.split(",") if p.strip()]:
+            if "=" not in part:
+                raise ValueError(f"expected KEY=VALUE pairs separated by commas, got {part!r}")
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+        return out
+    if tp is str:
+        return text
+    if text == "":
+        raise ValueError("required")
+    return _scalar(text, tp)
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(format_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def apply_values(cfg: cfgmod.RunConfig, values: dict[str, Any]) -> cfgmod.RunConfig:
+    """A copy of `cfg` with dotted keys set (e.g. a bottleneck warning's `fix_config`).
+
+    Unknown keys or wrong types raise ConfigError naming the key, exactly as a TOML file would.
+    """
+    data = cfgmod.to_dict(cfg, include_defaults=True)
+    for dotted, value in values.items():
+        if "." not in dotted:
+            raise cfgmod.ConfigError(f"{dotted}: expected a dotted key like 'training.gpus'")
+        section, key = dotted.split(".", 1)
+        data.setdefault(section, {})[key] = value
+    return cfgmod.from_dict(data)
+
+
+def problems_for(problems: list[cfgmod.Problem], dotted: str) -> list[cfgmod.Problem]:
+    """Problems whose field is `dotted` or one of its items (`data.sources[1]`)."""
+    return [p for p in problems if p.field == dotted or p.field.startswith(dotted + "[")]

@@ -1,0 +1,264 @@
+"""Incremental reader of a run directory (the dashboard's model; no textual imports).
+
+The app is a thin client: everything it shows comes from the files the supervisor and the trainer
+write (docs/interfaces.md). `RunWatcher.poll()` reads only what was appended since the last call
+(byte offsets), keeps bounded histories, and says whether anything changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from speculators_core.fsutil import read_jsonl
+
+#: Points kept per chart series; older ones are thinned (every other point dropped).
+MAX_POINTS = 4000
+GPU_HISTORY = 60
+LOG_FIRST_READ = 64 * 1024
+LOG_FILES = {"trainer": "train.log", "server": "server.log", "prepare": "prepare.log", "generate": "generate.log"}
+
+
+def _thin(points: list) -> None:
+    if len(points) > MAX_POINTS:
+        del points[1::2]
+
+
+@dataclass
+class StageView:
+    name: str
+    status: str
+    started: Optional[float]
+    finished: Optional[float]
+    restarts: int = 0
+
+    def duration(self, now: float) -> Optional[float]:
+        if self.started is None:
+            return None
+        return (self.finished or now) - self.started
+
+
+@dataclass
+class GpuView:
+    index: int
+    name: str
+    role: str
+    util: float
+    mem_used_mb: float
+    mem_total_mb: float
+    util_hist: deque = field(default_factory=lambda: deque(maxlen=GPU_HISTORY))
+    mem_hist: deque = field(default_factory=lambda: deque(maxlen=GPU_HISTORY))
+
+
+class RunWatcher:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.state: dict[str, Any] = {}
+        self._state_mtime = 0.0
+        self._offsets = {"metrics.jsonl": 0, "events.jsonl": 0, "gpu.jsonl": 0}
+        self.start: Optional[dict] = None
+        self.last_train: Optional[dict] = None
+        self.last_val: Optional[dict] = None
+        self.end: Optional[dict] = None
+        self.train_loss: list[tuple[float, float]] = []
+        self.val_loss: list[tuple[float, float]] = []
+        self.tokens_per_s: list[tuple[float, float]] = []
+        self.acc: dict[int, list[tuple[float, float]]] = {}
+        self.val_acc: dict[int, list[tuple[float, float]]] = {}
+        self.checkpoints: list[dict] = []
+        self.events: deque = deque(maxlen=500)
+        self.warning: Optional[dict] = None
+        self.server_healthy_at: Optional[float] = None
+        self.gpus: dict[int, GpuView] = {}
+        self.log_offsets: dict[str, int] = {}
+
+    # -- reading -----------------------------------------------------------------------------------
+    def poll(self) -> bool:
+        changed = self._read_state()
+        changed |= self._read_metrics()
+        changed |= self._read_events()
+        changed |= self._read_gpus()
+        return changed
+
+    def _read_state(self) -> bool:
+        path = self.run_dir / "state.json"
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if mtime == self._state_mtime:
+            return False
+        try:
+            self.state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return False  # mid-rewrite on a filesystem without atomic rename: next poll
+        self._state_mtime = mtime
+        return True
+
+    def _records(self, name: str) -> list[dict]:
+        records, self._offsets[name] = read_jsonl(self.run_dir / name, self._offsets[name])
+        return records
+
+    def _read_metrics(self) -> bool:
+        recs = self._records("metrics.jsonl")
+        for r in recs:
+            kind = r.get("type")
+            if kind == "start":
+                self.start = r
+            elif kind == "train":
+                self.last_train = r
+                step = float(r.get("step", len(self.train_loss) + 1))
+                if r.get("loss") is not None:
+                    self.train_loss.append((step, float(r["loss"])))
+                    _thin(self.train_loss)
+                if r.get("tokens_per_s") is not None:
+                    self.tokens_per_s.append((step, float(r["tokens_per_s"])))
+                    _thin(self.tokens_per_s)
+                for k in range(self.ttt_steps(r)):
+                    v = r.get(f"full_acc_{k}")
+                    if v is not None:
+                        pts = self.acc.setdefault(k, [])
+                        pts.append((step, float(v)))
+                        _thin(pts)
+            elif kind == "val":
+                self.last_val = r
+                step = float(r.get("step", 0))
+                if r.get("loss") is not None:
+                    self.val_loss.append((step, float(r["loss"])))
+                for k in range(self.ttt_steps(r)):
+                    v = r.get(f"full_acc_{k}")
+                    if v is not None:
+                        self.val_acc.setdefault(k, []).append((step, float(v)))
+            elif kind == "checkpoint":
+                if r.get("best"):
+                    for c in self.checkpoints:
+                        c["best"] = False
+                self.checkpoints.append(dict(r))
+            elif kind == "end":
+                self.end = r
+        return bool(recs)
+
+    def ttt_steps(self, record: Optional[dict] = None) -> int:
+        if self.start and self.start.get("ttt_steps"):
+            return int(self.start["ttt_steps"])
+        if record is None:
+            return len(self.acc)
+        k = 0
+        while f"full_acc_{k}" in record:
+            k += 1
+        return k
+
+    def _read_events(self) -> bool:
+        recs = self._records("events.jsonl")
+        for r in recs:
+            self.events.append(r)
+            ev = r.get("event")
+            if ev == "warning":
+                self.warning = r
+            elif ev == "server_healthy":
+                self.server_healthy_at = r.get("time")
+        return bool(recs)
+
+    def _read_gpus(self) -> bool:
+        recs = self._records("gpu.jsonl")
+        for r in recs:
+            for g in r.get("gpus") or []:
+                idx = int(g.get("index", 0))
+                view = self.gpus.get(idx)
+                if view is None:
+                    view = self.gpus[idx] = GpuView(idx, str(g.get("name", "")), "idle", 0.0, 0.0, 0.0)
+                view.name = str(g.get("name", view.name))
+                view.role = str(g.get("role") or "idle")
+                view.util = float(g.get("util") or 0.0)
+                view.mem_used_mb = float(g.get("mem_used_mb") or 0.0)
+                view.mem_total_mb = float(g.get("mem_total_mb") or 0.0)
+                view.util_hist.append(view.util)
+                view.mem_hist.append(100.0 * view.mem_used_mb / view.mem_total_mb if view.mem_total_mb else 0.0)
+        return bool(recs)
+
+    def read_log(self, name: str) -> str:
+        """New text of log `name` (a LOG_FILES key) since the last call; the first call reads the tail."""
+        path = self.run_dir / LOG_FILES[name]
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return ""
+        offset = self.log_offsets.get(name)
+        if offset is None:
+            offset = max(0, size - LOG_FIRST_READ)
+        if size < offset:  # truncated / rotated
+            offset = 0
+        if size == offset:
+            self.log_offsets[name] = offset
+            return ""
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(size - offset)
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self.log_offsets[name] = offset
+            return ""
+        if offset and name not in self.log_offsets:  # started mid-file: drop the partial first line
+            nl = data.find(b"\n")
+            data, offset = data[nl + 1:], offset + nl + 1
+            cut = data.rfind(b"\n")
+        self.log_offsets[name] = offset + cut + 1
+        return data[: cut + 1].decode("utf-8", errors="replace")
+
+    # -- derived views -----------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        return str(self.state.get("status") or ("completed" if self.end else "unknown"))
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "stopped")
+
+    def stages(self) -> list[StageView]:
+        out = []
+        for name, s in (self.state.get("stages") or {}).items():
+            out.append(StageView(name, str(s.get("status", "pending")), s.get("started"), s.get("finished"),
+                                 int(s.get("restarts") or 0)))
+        return out
+
+    def acceptance_length(self) -> Optional[float]:
+        """Expected accepted tokens per draft: 1 + sum_k full_acc_k (val when known, else recent train)."""
+        if self.last_val is not None:
+            if self.last_val.get("acceptance_length") is not None:
+                return float(self.last_val["acceptance_length"])
+            accs = [self.last_val.get(f"full_acc_{k}") for k in range(self.ttt_steps(self.last_val))]
+            if accs and all(a is not None for a in accs):
+                return 1.0 + sum(float(a) for a in accs)
+        if self.acc:
+            total = 1.0
+            for pts in self.acc.values():
+                recent = [y for _, y in pts[-20:]]
+                total += sum(recent) / len(recent)
+            return total
+        return None
+
+    def best_checkpoint(self) -> Optional[dict]:
+        best = [c for c in self.checkpoints if c.get("best")]
+        return best[-1] if best else None
+
+    def serve_command(self, checkpoint_dir: Optional[str] = None) -> Optional[str]:
+        """`vllm serve <dir>/checkpoint_best` once the run has ended with a best checkpoint."""
+        if not self.finished or not self.checkpoints:
+            return None
+        if checkpoint_dir is None:
+            checkpoint_dir = os.path.dirname(str(self.checkpoints[-1].get("path", "")).rstrip("/")) or "."
+        import shlex
+
+        return f"vllm serve {shlex.quote(os.path.join(checkpoint_dir, 'checkpoint_best'))}"
+
+    def elapsed(self, now: Optional[float] = None) -> Optional[float]:
+        started = self.state.get("started")
+        if started is None:
+            return None
+        end = self.state.get("finished") or (now or time.time())
+        return float(end) - float(started)

@@ -1,0 +1,1 @@
+"""Modal dialogs (typed results via dismiss())."""

@@ -1,0 +1,304 @@
+"""The dashboard of a running or finished run, read entirely from its run directory.
+
+Closing it (detach) leaves the run going; only "stop" (with a confirmation) ends it, through the
+supervisor. Files are polled by one thread worker; the next poll is scheduled only after the last
+one was shown, so a slow disk never piles up work.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
+
+from speculators_tui.data.run_watch import LOG_FILES, RunWatcher
+from speculators_tui.dialogs.confirm import ConfirmDialog
+from speculators_tui.widgets.gpu_panel import GpuPanel
+from speculators_tui.widgets.line_chart import LineChart
+from speculators_tui.widgets.stage_timeline import StageTimeline, duration, timeline
+
+ACC_COLOURS = ("green", "cyan", "magenta", "yellow", "blue", "red", "white", "bright_green")
+POLL_S = 1.0
+POLL_FINISHED_S = 5.0
+LOG_TABS = (("trainer", "Trainer"), ("server", "Server"), ("prepare", "Prepare"), ("generate", "Generate"))
+
+
+def _num(v, fmt: str = "{:.4g}") -> str:
+    return "—" if v is None else fmt.format(v)
+
+
+class DashboardScreen(Screen):
+    BINDINGS = [
+        Binding("s", "stop", "Stop run", id="dash.stop"),
+        Binding("d", "detach", "Detach", id="dash.detach"),
+        Binding("f", "apply_fix", "Apply fix", id="dash.fix"),
+        Binding("1", "tab('metrics')", "Metrics", show=False, id="dash.tab.metrics"),
+        Binding("2", "tab('gpus')", "GPUs", show=False, id="dash.tab.gpus"),
+        Binding("3", "tab('logs')", "Logs", show=False, id="dash.tab.logs"),
+        Binding("4", "tab('checkpoints')", "Checkpoints", show=False, id="dash.tab.checkpoints"),
+    ]
+
+    class Polled(Message):
+        def __init__(self, changed: bool, log_name: Optional[str], log_text: str) -> None:
+            super().__init__()
+            self.changed, self.log_name, self.log_text = changed, log_name, log_text
+
+    class Stopped(Message):
+        def __init__(self, error: Optional[str]) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.watcher = RunWatcher(self.run_dir)
+        self.checkpoint_dir: Optional[str] = None
+        self._shown_checkpoints = 0
+        self._stopping = False
+        self._timer = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StageTimeline("", id="timeline")
+        yield Static("", id="banner")
+        with TabbedContent(id="tabs", initial="metrics"):
+            with TabPane("Metrics", id="metrics"):
+                with Grid(id="charts"):
+                    yield LineChart("loss", id="chart-loss")
+                    yield LineChart("accuracy per TTT step (full)", y_range=(0.0, 1.0), id="chart-acc")
+                    yield LineChart("tokens/s", id="chart-tps")
+                    yield Static("", id="stats")
+                yield GpuPanel(id="metrics-gpus")
+            with TabPane("GPUs", id="gpus"):
+                yield GpuPanel(id="gpu-panel")
+            with TabPane("Logs", id="logs"):
+                with TabbedContent(id="log-tabs"):
+                    for name, title in LOG_TABS:
+                        with TabPane(title, id=f"log-{name}"):
+                            yield Log(id=f"log-view-{name}", max_lines=5000, auto_scroll=True)
+            with TabPane("Checkpoints", id="checkpoints"):
+                with Vertical():
+                    yield DataTable(id="ckpt-table", cursor_type="row")
+                    yield Static("", id="serve")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "speculators-tui"
+        self.sub_title = self.run_dir.name
+        self.query_one("#ckpt-table", DataTable).add_columns("epoch", "step", "val loss", "best", "path")
+        self.query_one("#banner").display = False
+        try:
+            from speculators_core.rundir import load_config
+
+            self.checkpoint_dir = load_config(self.run_dir).training.checkpoint_dir
+        except Exception:  # no or unreadable run.toml: fall back to the checkpoint records' paths
+            self.checkpoint_dir = None
+        self._schedule(0)
+
+    def on_resize(self) -> None:
+        wide, tall = self.size.width >= 150, self.size.height >= 40
+        self.query_one("#charts").set_class(wide, "wide")
+        self.query_one("#metrics-gpus").display = tall
+
+    # -- polling -----------------------------------------------------------------------------------
+    def _schedule(self, delay: float) -> None:
+        if delay <= 0:
+            self._poll()
+        else:
+            self._timer = self.set_timer(delay, self._poll)
+
+    def _active_log(self) -> Optional[str]:
+        if self.query_one("#tabs", TabbedContent).active != "logs":
+            return None
+        active = self.query_one("#log-tabs", TabbedContent).active or "log-trainer"
+        return active.removeprefix("log-")
+
+    def _poll(self) -> None:
+        self.poll_files(self._active_log())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard-poll")
+    def poll_files(self, log_name: Optional[str]) -> None:
+        changed = self.watcher.poll()
+        text = self.watcher.read_log(log_name) if log_name else ""
+        self.post_message(self.Polled(changed, log_name, text))
+
+    def on_dashboard_screen_polled(self, event: "DashboardScreen.Polled") -> None:
+        if event.log_name and event.log_text:
+            self.query_one(f"#log-view-{event.log_name}", Log).write(event.log_text)
+        self.update_view(full=event.changed)
+        self._schedule(POLL_FINISHED_S if self.watcher.finished else POLL_S)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self._active_log() is not None:
+            self._poll()  # show the log now, not at the next tick
+
+    # -- view --------------------------------------------------------------------------------------
+    def update_view(self, full: bool = True) -> None:
+        w = self.watcher
+        now = time.time()
+        ready = None
+        srv = next((s for s in w.stages() if s.name == "server"), None)
+        if srv and srv.started and w.server_healthy_at:
+            ready = w.server_healthy_at - srv.started
+        self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready))
+        self.query_one("#stats", Static).update(self.stats_text(now))
+        if not full:
+            return
+        self._update_banner()
+        loss_series = [("train", w.train_loss, "cyan"), ("val", w.val_loss, "magenta")]
+        self.query_one("#chart-loss", LineChart).set_series(loss_series)
+        acc = [(f"step {k}", pts, ACC_COLOURS[k % len(ACC_COLOURS)]) for k, pts in sorted(w.acc.items())]
+        self.query_one("#chart-acc", LineChart).set_series(acc)
+        self.query_one("#chart-tps", LineChart).set_series([("tokens/s", w.tokens_per_s, "green")])
+        gpus = [w.gpus[i] for i in sorted(w.gpus)]
+        self.query_one("#gpu-panel", GpuPanel).show(gpus)
+        self.query_one("#metrics-gpus", GpuPanel).show(gpus)
+        self._update_checkpoints()
+
+    def stats_text(self, now: float) -> Text:
+        w = self.watcher
+        t = w.last_train or {}
+        total = (w.start or {}).get("total_steps")
+        epochs = (w.start or {}).get("epochs")
+        out = Text()
+        status_style = {"running": "bold yellow", "completed": "bold green", "failed": "bold red",
+                        "stopped": "bold"}.get(w.status, "")
+        out.append(w.status, style=status_style)
+        el = w.elapsed(now)
+        if el is not None:
+            out.append(f"  {duration(el)}", style="dim")
+        out.append("\n")
+        if t:
+            out.append(f"step {t.get('step')}" + (f"/{total}" if total else ""))
+            out.append(f"  epoch {int(t.get('epoch', 0)) + 1}" + (f"/{epochs}" if epochs else ""))
+            prog = t.get("epoch_progress")
+            if prog is not None:
+                out.append(f" ({100 * float(prog):.0f}%)")
+            out.append("\n")
+        out.append("loss ").append(_num(t.get("loss")), style="cyan")
+        out.append("  val ").append(_num((w.last_val or {}).get("loss")), style="magenta").append("\n")
+        al = w.acceptance_length()
+        out.append("est. acceptance length ").append(_num(al, "{:.2f}"), style="bold green").append("\n")
+        out.append(f"tokens/s {_num(t.get('tokens_per_s'), '{:,.0f}')}  lr {_num(t.get('lr'), '{:.2e}')}\n")
+        st, wait = t.get("step_time_s"), t.get("data_wait_s")
+        if st and wait is not None:
+            share = min(1.0, float(wait) / float(st)) if st else 0.0
+            out.append("waiting for hidden states ")
+            out.append(f"{100 * share:.0f}%", style="red" if share > 0.3 else "green")
+            out.append(f" of step time\n")
+        if t.get("hs_latency_s") is not None:
+            out.append(f"hidden-states latency {float(t['hs_latency_s']):.2f}s\n", style="dim")
+        if w.end and w.end.get("message"):
+            out.append(str(w.end["message"]), style="red" if w.end.get("status") == "failed" else "dim")
+        return out
+
+    def _update_banner(self) -> None:
+        banner = self.query_one("#banner", Static)
+        warn = self.watcher.warning
+        if not warn:
+            banner.display = False
+            return
+        text = Text.assemble(("⚠ ", "bold"), (str(warn.get("kind", "warning")) + ": ", "bold"),
+                             str(warn.get("message", "")))
+        if warn.get("fix"):
+            text.append(f"\n  fix: {warn['fix']}")
+        if warn.get("fix_config"):
+            text.append("   ").append("[f]", style="bold reverse").append(" apply it to the next run")
+        banner.update(text)
+        banner.display = True
+        self.refresh_bindings()
+
+    def _update_checkpoints(self) -> None:
+        w = self.watcher
+        table = self.query_one("#ckpt-table", DataTable)
+        best_changed = any(c.get("best") for c in w.checkpoints[self._shown_checkpoints:])
+        if len(w.checkpoints) != self._shown_checkpoints or best_changed:
+            table.clear()
+            for c in w.checkpoints:
+                epoch = c.get("epoch")
+                table.add_row(str(int(epoch) + 1 if isinstance(epoch, (int, float)) else "?"), str(c.get("step", "")),
+                              _num(c.get("val_loss")), Text("★ best", style="bold green") if c.get("best") else "",
+                              str(c.get("path", "")))
+            self._shown_checkpoints = len(w.checkpoints)
+        serve = w.serve_command(self.checkpoint_dir)
+        self.query_one("#serve", Static).update(
+            Text.assemble(("Serve the best drafter:\n  ", "bold"), (serve, "bold green")) if serve else
+            Text("The command to serve the best checkpoint appears here when the run ends.", style="dim"))
+
+    # -- actions -----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop" and (self.watcher.finished or self._stopping):
+            return None
+        if action == "apply_fix" and not (self.watcher.warning and self.watcher.warning.get("fix_config")):
+            return None
+        return True
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    def action_stop(self) -> None:
+        if self.watcher.finished:
+            self.notify("The run has already ended.")
+            return
+
+        def answer(yes: Optional[bool]) -> None:
+            if yes:
+                self._stopping = True
+                self.refresh_bindings()
+                self.notify("Stopping the run…")
+                self.stop_run()
+
+        self.app.push_screen(ConfirmDialog(f"Stop the run {self.run_dir.name}?\n\nThe server and the trainer "
+                                           "are terminated; checkpoints already saved are kept.",
+                                           yes="Stop the run", no="Keep running"), answer)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard-stop")
+    def stop_run(self) -> None:
+        try:
+            self.app.stop_run(self.run_dir)  # type: ignore[attr-defined]
+        except Exception as exc:
+            self.post_message(self.Stopped(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.Stopped(None))
+
+    def on_dashboard_screen_stopped(self, event: "DashboardScreen.Stopped") -> None:
+        self._stopping = False
+        if event.error:
+            self.notify(f"Could not stop the run: {event.error}", severity="error", timeout=15)
+        else:
+            self.notify("Run stopped.")
+        self._schedule(0)
+
+    def action_detach(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self.workers.cancel_group(self, "dashboard-poll")
+        self.app.detach_dashboard()  # type: ignore[attr-defined]
+
+    def action_apply_fix(self) -> None:
+        warn = self.watcher.warning or {}
+        fix = warn.get("fix_config")
+        if not fix:
+            return
+        from speculators_core import config as cfgmod
+        from speculators_core.rundir import load_config
+        from speculators_tui.data.fields import apply_values
+
+        try:
+            cfg = apply_values(load_config(self.run_dir), fix)
+        except (cfgmod.ConfigError, OSError) as exc:
+            self.notify(f"Cannot apply the fix: {exc}", severity="error", timeout=15)
+            return
+        keys = list(fix)
+        step = 1 if any(k.startswith(("hidden_states.", "training.gpus", "run.allow")) for k in keys) else 2
+        self.app.open_wizard(cfg, str(self.run_dir / "run.toml"), step=step)  # type: ignore[attr-defined]
+        self.notify("Fix applied to a new configuration: " + ", ".join(f"{k} = {v}" for k, v in fix.items()))

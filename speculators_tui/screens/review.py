@@ -1,0 +1,203 @@
+"""Wizard step 4: the whole configuration next to the exact shell commands; save, export, launch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Static
+
+from speculators_core import config as cfgmod
+from speculators_tui.dialogs.prompt import PromptDialog
+from speculators_tui.screens.wizard import step_bar
+
+
+def render_script_text(cfg: cfgmod.RunConfig, target, source: str) -> tuple[Optional[str], Optional[str]]:
+    """(script, None) or (None, why it cannot be built)."""
+    from speculators_core.commands import build_stages, render_script
+
+    try:
+        return render_script(build_stages(cfg, target), cfg, source), None
+    except (cfgmod.ConfigError, ValueError) as exc:
+        return None, str(exc)
+
+
+class ReviewScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+s", "save_preset", "Save preset", id="review.save"),
+        Binding("ctrl+e", "export", "Export script", id="review.export"),
+        Binding("ctrl+y", "copy", "Copy script", id="review.copy"),
+        Binding("ctrl+r", "launch", "Launch", id="review.launch"),
+        Binding("escape", "back", "Back", id="review.back"),
+    ]
+
+    class Launched(Message):
+        def __init__(self, run_dir: Optional[Path], error: Optional[str]) -> None:
+            super().__init__()
+            self.run_dir, self.error = run_dir, error
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(step_bar(3), id="step-bar")
+        with Horizontal(id="review-panes"):
+            with VerticalScroll(id="config-pane"):
+                yield Static(id="config-text")
+            with VerticalScroll(id="script-pane"):
+                yield Static(id="script-text")
+        yield Static("", id="problems")
+        with Horizontal(id="nav"):
+            yield Button("‹ Back", id="back")
+            yield Button("Save preset", id="save")
+            yield Button("Export", id="export")
+            yield Button("Copy", id="copy")
+            yield Static("", id="nav-note")
+            yield Button("Launch ▶", id="launch", variant="success")
+        yield Footer()
+
+    @property
+    def cfg(self) -> cfgmod.RunConfig:
+        return self.app.config  # type: ignore[attr-defined]
+
+    def on_mount(self) -> None:
+        self.sub_title = "step 4 of 4: Review"
+        self.query_one("#config-pane").border_title = "run configuration (TOML)"
+        self.query_one("#script-pane").border_title = "equivalent shell script"
+        self.refresh_view()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_view()
+
+    def on_resize(self) -> None:
+        self.query_one("#review-panes").set_class(self.size.width < 110, "stacked")
+
+    def refresh_view(self) -> None:
+        target = self.app.target  # type: ignore[attr-defined]
+        self.query_one("#config-text", Static).update(
+            Syntax(cfgmod.dumps(self.cfg, include_defaults=True), "toml", theme="ansi_dark", word_wrap=True))
+        self.script, why = render_script_text(self.cfg, target, self.app.config_source)  # type: ignore[attr-defined]
+        self.query_one("#script-text", Static).update(
+            Syntax(self.script, "bash", theme="ansi_dark", word_wrap=True) if self.script
+            else Text(f"cannot build the commands: {why}", style="red"))
+        self.errors = cfgmod.errors(cfgmod.validate(self.cfg, target))
+        warnings = [p for p in cfgmod.validate(self.cfg, target) if p.severity == "warning"]
+        text = Text()
+        for p in self.errors + warnings:
+            if len(text):
+                text.append("\n")
+            text.append(("✗ " if p.severity == "error" else "⚠ ") + str(p),
+                        style="red" if p.severity == "error" else "yellow")
+        self.query_one("#problems", Static).update(text)
+        blocked = bool(self.errors) or self.script is None
+        self.query_one("#launch", Button).disabled = blocked
+        self.query_one("#export", Button).disabled = self.script is None
+        self.query_one("#copy", Button).disabled = self.script is None
+        self.query_one("#nav-note", Static).update(
+            Text(f"{len(self.errors)} error(s): go back to fix them" if self.errors else "", style="red"))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "launch" and (getattr(self, "errors", None) or getattr(self, "script", None) is None):
+            return None
+        if action in ("export", "copy") and getattr(self, "script", None) is None:
+            return None
+        return True
+
+    # -- actions -----------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_save_preset(self) -> None:
+        def check(name: str) -> Optional[str]:
+            if "/" in name or name.startswith(".") or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+                return "use letters, digits, '-', '_' and '.'"
+            return None
+
+        def done(name: Optional[str]) -> None:
+            if not name:
+                return
+            from speculators_core.presets import save_user_preset
+
+            try:
+                path = save_user_preset(self.cfg, name)
+            except (OSError, ValueError) as exc:
+                self.notify(f"Could not save the preset: {exc}", severity="error")
+                return
+            self.app.config_source = str(path)  # type: ignore[attr-defined]
+            self.notify(f"Saved preset {name!r} to {path}")
+
+        self.app.push_screen(PromptDialog("Save this configuration as a user preset named:",
+                                          self.cfg.run.name, ok="Save", check=check), done)
+
+    def action_export(self) -> None:
+        if self.script is None:
+            return
+
+        def check(path: str) -> Optional[str]:
+            p = Path(os.path.expanduser(path))
+            if p.is_dir():
+                return f"{p} is a directory; give a file name"
+            if not p.parent.exists():
+                return f"the directory {p.parent} does not exist"
+            return None
+
+        def done(path: Optional[str]) -> None:
+            if not path:
+                return
+            from speculators_core.fsutil import atomic_write_text
+
+            try:
+                out = atomic_write_text(Path(os.path.expanduser(path)), self.script)
+                out.chmod(0o755)
+            except OSError as exc:
+                self.notify(f"Could not write the script: {exc}", severity="error")
+                return
+            self.notify(f"Wrote {out}")
+
+        self.app.push_screen(PromptDialog("Export the shell script to the file:", f"./{self.cfg.run.name}.sh",
+                                          ok="Export", check=check), done)
+
+    def action_copy(self) -> None:
+        if self.script is None:
+            return
+        self.app.copy_to_clipboard(self.script)
+        self.notify("Script sent to the clipboard (OSC 52; works where the terminal allows it).")
+
+    def action_launch(self) -> None:
+        if self.errors or self.script is None:
+            self.notify("Fix the errors first.", severity="warning")
+            return
+        self.query_one("#launch", Button).disabled = True
+        self.notify("Launching the run…")
+        self.launch(self.cfg.copy(), self.app.config_source)  # type: ignore[attr-defined]
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="launch")
+    def launch(self, cfg: cfgmod.RunConfig, source: str) -> None:
+        try:
+            run_dir = self.app.start_run(cfg, source)  # type: ignore[attr-defined]
+        except Exception as exc:  # shown to the user; the run did not start
+            self.post_message(self.Launched(None, f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.Launched(Path(run_dir), None))
+
+    def on_review_screen_launched(self, event: "ReviewScreen.Launched") -> None:
+        if event.error or event.run_dir is None:
+            self.notify(f"Launch failed: {event.error}", severity="error", timeout=15)
+            self.refresh_view()
+            return
+        self.app.open_dashboard(event.run_dir, replace_wizard=True)  # type: ignore[attr-defined]
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        action = {"back": self.action_back, "save": self.action_save_preset, "export": self.action_export,
+                  "copy": self.action_copy, "launch": self.action_launch}.get(event.button.id or "")
+        if action:
+            event.stop()
+            action()

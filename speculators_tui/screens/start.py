@@ -1,0 +1,120 @@
+"""The first screen: start a new configuration, from a preset, or re-attach to a recent run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+
+STATUS_STYLE = {"running": "bold yellow", "starting": "yellow", "completed": "green", "failed": "red",
+                "stopped": "dim"}
+
+
+def _ago(t) -> str:
+    if not isinstance(t, (int, float)):
+        return ""
+    d = max(0, time.time() - t)
+    if d < 3600:
+        return f"{int(d // 60)} min ago"
+    if d < 86400:
+        return f"{d / 3600:.0f} h ago"
+    return time.strftime("%Y-%m-%d", time.localtime(t))
+
+
+class StartScreen(Screen):
+    BINDINGS = [
+        Binding("n", "new", "New config", id="start.new"),
+        Binding("r", "reload", "Refresh", id="start.reload"),
+        Binding("q", "app.quit", "Quit", id="start.quit"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text.assemble(("speculators-tui", "bold"), ": train an EAGLE-3 drafter for vLLM. "
+                                   "Pick a preset, a recent run, or start from scratch."), id="intro")
+        yield OptionList(id="choices")
+        yield Static("", id="choice-help")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "start"
+        self.fill()
+        self.query_one(OptionList).focus()
+
+    def on_screen_resume(self) -> None:
+        self.fill()
+
+    def fill(self) -> None:
+        from speculators_core.presets import list_presets
+
+        ol = self.query_one("#choices", OptionList)
+        highlighted = ol.highlighted
+        ol.clear_options()
+        ol.add_option(Option(Text.assemble(("＋ ", "bold green"), "New configuration")))
+        self.targets_list: list[tuple[str, object]] = [("new", None)]
+        presets = list_presets()
+        for kind, title in ((True, "Built-in presets"), (False, "Your presets")):
+            group = [p for p in presets if p.builtin is kind]
+            if not group:
+                continue
+            ol.add_option(Option(Text(title, style="bold underline"), disabled=True))
+            self.targets_list.append(("", None))
+            for p in group:
+                ol.add_option(Option(Text.assemble(("  " + p.name, "bold"), "  ", (p.description(), "dim"))))
+                self.targets_list.append(("preset", p))
+        runs = self.app.recent_runs()  # type: ignore[attr-defined]
+        ol.add_option(Option(Text("Recent runs (re-attach)", style="bold underline"), disabled=True))
+        self.targets_list.append(("", None))
+        if not runs:
+            ol.add_option(Option(Text("  none yet", style="dim"), disabled=True))
+            self.targets_list.append(("", None))
+        from speculators_core.rundir import read_state
+
+        for rd in runs[:12]:
+            st = read_state(rd)
+            status = str(st.get("status", "?"))
+            ol.add_option(Option(Text.assemble(("  " + rd.name, "bold"), "  ",
+                                               (status, STATUS_STYLE.get(status, "")), "  ",
+                                               (_ago(st.get("started")), "dim"))))
+            self.targets_list.append(("run", rd))
+        if highlighted is not None and highlighted < ol.option_count:
+            ol.highlighted = highlighted
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        kind, obj = self.targets_list[event.option_index] if event.option_index < len(self.targets_list) else ("", None)
+        help_text = {
+            "new": "Start from the defaults and fill every step of the wizard.",
+            "preset": f"Open the wizard with this preset ({getattr(obj, 'path', '')}).",
+            "run": f"Open the dashboard of {obj} (the run keeps going when you leave).",
+        }.get(kind, "")
+        self.query_one("#choice-help", Static).update(Text(help_text, style="dim"))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        kind, obj = self.targets_list[event.option_index]
+        if kind == "new":
+            self.action_new()
+        elif kind == "preset":
+            from speculators_core import config as cfgmod
+
+            try:
+                cfg = obj.load()  # type: ignore[union-attr]
+            except cfgmod.ConfigError as exc:
+                self.notify(str(exc), severity="error", timeout=15)
+                return
+            self.app.open_wizard(cfg, str(obj.path))  # type: ignore[attr-defined,union-attr]
+        elif kind == "run":
+            self.app.open_dashboard(Path(obj))  # type: ignore[attr-defined,arg-type]
+
+    def action_new(self) -> None:
+        from speculators_core.config import RunConfig
+
+        self.app.open_wizard(RunConfig(), "")  # type: ignore[attr-defined]
+
+    def action_reload(self) -> None:
+        self.fill()

@@ -1,0 +1,68 @@
+"""Wizard step 3: the training mode and hyper-parameters (advanced options folded)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Collapsible, Static
+
+from speculators_core.config import MODE_HELP
+from speculators_tui.screens.wizard import WizardStep
+
+ADVANCED = (
+    ("training.hidden_states_cache", "Hidden-states cache", "hybrid/offline; empty = <output>/hidden_states"),
+    ("training.scheduler", "LR schedule", ""),
+    ("training.warmup_ratio", "Warm-up ratio", "share of steps"),
+    ("training.weight_decay", "Weight decay", ""),
+    ("training.grad_clip", "Gradient clip", ""),
+    ("training.val_split", "Validation split", "share of rows held out"),
+    ("training.noise", "Input noise", "on the target's hidden states"),
+    ("training.save_best", "Save best", "keep checkpoint_best (lowest validation loss)"),
+    ("training.resume", "Resume", "continue from the latest checkpoint"),
+    ("training.from_pretrained", "From pretrained", "drafter to start from"),
+    ("training.logger", "Logger", ""),
+    ("training.seed", "Seed", ""),
+    ("training.max_in_flight", "Requests in flight", "hidden-states requests per process"),
+    ("training.max_files_on_disk", "Files on disk", "hidden-states files per process"),
+)
+
+
+def mode_help() -> Text:
+    out = Text()
+    for i, (mode, text) in enumerate(MODE_HELP.items()):
+        if i:
+            out.append("\n")
+        out.append(f"{mode:>8}: ", style="bold").append(text, style="dim")
+    return out
+
+
+class TrainingStep(WizardStep):
+    STEP = 2
+
+    def owns(self, dotted: str) -> bool:
+        return dotted.startswith("training.") and not dotted.startswith(("training.gpus", "training.cpu_processes"))
+
+    def compose_body(self) -> ComposeResult:
+        yield self.field("training.mode", "Mode")
+        yield Static(mode_help(), id="mode-help")
+        yield self.field("training.draft_vocab_size", "Draft vocab size", "tokens the drafter predicts")
+        yield self.field("training.epochs", "Epochs")
+        yield self.field("training.lr", "Learning rate")
+        yield self.field("training.total_seq_len", "Total seq length", "tokens packed per step")
+        yield self.field("training.num_layers", "Draft layers")
+        yield self.field("training.ttt_steps", "TTT steps", "draft tokens trained per position")
+        yield self.field("training.checkpoint_dir", "Checkpoint dir")
+        with Collapsible(title="Advanced options", collapsed=True, id="advanced"):
+            for dotted, label, hint in ADVANCED:
+                yield self.field(dotted, label, hint)
+
+    def summary(self) -> Text:
+        t = self.cfg.training
+        return Text.assemble(("→ ", ""), (t.mode, "bold"), f": {MODE_HELP.get(t.mode, '?')}. ",
+                             f"{t.epochs} epoch(s), {t.ttt_steps} TTT steps, {t.num_layers} draft layer(s), "
+                             f"draft vocab {t.draft_vocab_size:,}; checkpoints in {t.checkpoint_dir}")
+
+    def next_screen(self):
+        from speculators_tui.screens.review import ReviewScreen
+
+        return ReviewScreen()

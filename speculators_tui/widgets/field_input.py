@@ -1,0 +1,107 @@
+"""One form field bound to a dotted config key: label, editor, inline error/warning and hint."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from speculators_tui.data import fields
+
+
+def field_id(dotted: str) -> str:
+    return "f-" + dotted.replace(".", "--")
+
+
+class FieldInput(Vertical):
+    """Edits `dotted`; posts `FieldInput.Edited(dotted, value, error)` on every change."""
+
+    DEFAULT_CSS = """
+    FieldInput { height: auto; margin: 0 0 0 0; }
+    FieldInput > Horizontal { height: auto; }
+    FieldInput .field-label { width: 22; padding: 1 1 0 0; text-align: right; color: $text-muted; }
+    FieldInput Input, FieldInput Select { width: 1fr; }
+    FieldInput Switch { width: auto; }
+    FieldInput .field-hint { width: 1fr; padding: 1 0 0 1; color: $text-muted; }
+    FieldInput .field-error { height: auto; padding: 0 0 0 22; color: $error; display: none; }
+    FieldInput .field-error.warning { color: $warning; }
+    FieldInput .field-error.shown { display: block; }
+    FieldInput.invalid Input { border: tall $error; }
+    """
+
+    class Edited(Message):
+        def __init__(self, field_input: "FieldInput", dotted: str, value: Any, error: Optional[str]) -> None:
+            super().__init__()
+            self.field_input = field_input
+            self.dotted = dotted
+            self.value = value
+            self.error = error
+
+    def __init__(self, dotted: str, label: str, value: Any, hint: str = "", placeholder: str = "") -> None:
+        super().__init__(id=field_id(dotted))
+        self.dotted = dotted
+        self.label = label
+        self.value = value
+        self.hint = hint
+        self.placeholder = placeholder
+        self.parse_error: Optional[str] = None
+        self._choices = fields.choices(dotted)
+        self._is_bool = fields.field_type(dotted) is bool
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label(self.label, classes="field-label")
+            if self._is_bool:
+                yield Switch(value=bool(self.value))
+                yield Static(self.hint, classes="field-hint")
+            elif self._choices:
+                yield Select([(c, c) for c in self._choices], value=self.value, allow_blank=False)
+            else:
+                yield Input(fields.format_value(self.value), placeholder=self.placeholder or self.hint,
+                            tooltip=self.hint or None)
+        yield Static("", classes="field-error")
+
+    def editor(self):
+        return self.query_one("Input, Select, Switch")
+
+    def set_value(self, value: Any) -> None:
+        """Show `value` (set by code, e.g. a suggested split) without echoing an edit."""
+        self.value = value
+        ed = self.editor()
+        with ed.prevent(Input.Changed, Select.Changed, Switch.Changed):
+            if isinstance(ed, Input):
+                ed.value = fields.format_value(value)
+            else:
+                ed.value = value
+        self.parse_error = None
+
+    def _edited(self, raw: Any) -> None:
+        try:
+            self.value = fields.parse_text(self.dotted, raw) if isinstance(raw, str) else raw
+            self.parse_error = None
+        except ValueError as exc:
+            self.parse_error = str(exc)
+        self.post_message(self.Edited(self, self.dotted, self.value, self.parse_error))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._edited(event.value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is not Select.BLANK:
+            self._edited(event.value)
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        event.stop()
+        self._edited(event.value)
+
+    def show_problem(self, message: str, severity: str = "error") -> None:
+        err = self.query_one(".field-error", Static)
+        err.update(("⚠ " if severity == "warning" else "✗ ") + message if message else "")
+        err.set_class(bool(message), "shown")
+        err.set_class(severity == "warning", "warning")
+        self.set_class(bool(message) and severity == "error", "invalid")

@@ -1,0 +1,143 @@
+"""A braille line chart with a y axis, an x axis and a legend (cheap: one render per refresh)."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Sequence
+
+from rich.text import Text
+from textual.widget import Widget
+
+Series = tuple[str, Sequence[tuple[float, float]], str]  # (label, points, colour)
+
+# Braille dot bits by [row 0..3][column 0..1] inside one character cell.
+_DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+Y_LABEL_WIDTH = 7
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e5:
+        return f"{v / 1e3:.0f}k" if a < 1e6 else f"{v / 1e6:.1f}M"
+    if a >= 1000:
+        return f"{v / 1e3:.1f}k"
+    if a >= 10:
+        return f"{v:.0f}" if a >= 100 else f"{v:.1f}"
+    return f"{v:.2f}" if a >= 0.01 else f"{v:.0e}"
+
+
+def _buckets(points: Sequence[tuple[float, float]], x0: float, x1: float, width: int) -> list[tuple[float, float]]:
+    """Average points per pixel column when there are many more points than columns."""
+    if len(points) <= 2 * width or x1 <= x0:
+        return list(points)
+    sums: dict[int, list[float]] = {}
+    for x, y in points:
+        col = int((x - x0) / (x1 - x0) * (width - 1))
+        acc = sums.setdefault(col, [0.0, 0.0, 0])
+        acc[0] += x
+        acc[1] += y
+        acc[2] += 1
+    return [(s[0] / s[2], s[1] / s[2]) for _, s in sorted(sums.items())]
+
+
+class LineChart(Widget):
+    DEFAULT_CSS = """
+    LineChart { height: 1fr; min-height: 6; border: round $panel; padding: 0 1; }
+    """
+
+    def __init__(self, title: str, x_label: str = "step", y_range: Optional[tuple[float, float]] = None,
+                 y_format: Callable[[float], str] = _fmt, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.title = title
+        self.x_label = x_label
+        self.y_range = y_range
+        self.y_format = y_format
+        self.series: list[Series] = []
+        self.border_title = title
+
+    def set_series(self, series: list[Series]) -> None:
+        self.series = series
+        self.refresh()
+
+    def render_lines_text(self, width: int, height: int) -> list[Text]:
+        """The chart as `height` lines of text (pure; used by render_line and tests)."""
+        lines: list[Text] = []
+        legend = Text()
+        for label, pts, colour in self.series:
+            if pts:
+                legend.append("■ ", style=colour).append(f"{label}  ")
+        lines.append(legend)
+        plot_h = max(1, height - 3)
+        plot_w = max(2, width - Y_LABEL_WIDTH - 1)
+        pts_all = [p for _, pts, _ in self.series for p in pts if math.isfinite(p[1])]
+        if not pts_all:
+            lines.append(Text("waiting for data…", style="dim"))
+            while len(lines) < height:
+                lines.append(Text(""))
+            return lines[:height]
+        xs = [p[0] for p in pts_all]
+        ys = [p[1] for p in pts_all]
+        x0, x1 = min(xs), max(xs)
+        if self.y_range:
+            y0, y1 = self.y_range
+        else:
+            y0, y1 = min(ys), max(ys)
+            pad = (y1 - y0) * 0.05 or abs(y1) * 0.05 or 1.0
+            y0, y1 = y0 - pad, y1 + pad
+        if x1 == x0:
+            x1 = x0 + 1
+        W, H = plot_w * 2, plot_h * 4
+        cells: dict[tuple[int, int], list] = {}
+
+        def dot(px: int, py: int, colour: str) -> None:
+            if 0 <= px < W and 0 <= py < H:
+                key = (py // 4, px // 2)
+                cell = cells.setdefault(key, [0, colour])
+                cell[0] |= _DOTS[py % 4][px % 2]
+                cell[1] = colour
+
+        def to_px(x: float, y: float) -> tuple[float, float]:
+            y = min(max(y, y0), y1)
+            return (x - x0) / (x1 - x0) * (W - 1), (y1 - y) / (y1 - y0) * (H - 1)
+
+        for _, pts, colour in self.series:
+            pts = _buckets([p for p in pts if math.isfinite(p[1])], x0, x1, W)
+            prev = None
+            for x, y in pts:
+                cur = to_px(x, y)
+                if prev is None:
+                    dot(round(cur[0]), round(cur[1]), colour)
+                else:
+                    n = int(max(abs(cur[0] - prev[0]), abs(cur[1] - prev[1]), 1))
+                    for i in range(1, n + 1):
+                        t = i / n
+                        dot(round(prev[0] + (cur[0] - prev[0]) * t), round(prev[1] + (cur[1] - prev[1]) * t), colour)
+                prev = cur
+        label_rows = {0: y1, plot_h - 1: y0}
+        if plot_h >= 5:
+            label_rows[(plot_h - 1) // 2] = (y0 + y1) / 2
+        for row in range(plot_h):
+            line = Text()
+            label = self.y_format(label_rows[row]) if row in label_rows else ""
+            line.append(f"{label:>{Y_LABEL_WIDTH - 1}} ┤" if label else " " * (Y_LABEL_WIDTH - 1) + " │", style="dim")
+            for col in range(plot_w):
+                cell = cells.get((row, col))
+                if cell is None:
+                    line.append(" ")
+                else:
+                    line.append(chr(0x2800 + cell[0]), style=cell[1])
+            lines.append(line)
+        lines.append(Text(" " * (Y_LABEL_WIDTH - 1) + " └" + "─" * plot_w, style="dim"))
+        left, right = _fmt(x0), f"{_fmt(x1)} {self.x_label}"
+        gap = max(1, plot_w - len(left) - len(right))
+        lines.append(Text(" " * (Y_LABEL_WIDTH + 1) + left + " " * gap + right, style="dim"))
+        return lines[:height]
+
+    def render(self) -> Text:
+        width, height = self.content_size
+        text = Text("\n").join(self.render_lines_text(width, height))
+        text.no_wrap = True
+        text.overflow = "crop"
+        return text
