@@ -72,6 +72,7 @@ def build(model_dir: Path, force: bool = False, seed: int = 0) -> Path:
 
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
+    tmp.chmod(0o755)
     try:
         cfg_values = dict(TINY_QWEN3_CONFIG)
         tokenizer = build_tokenizer(tmp, cfg_values["vocab_size"], demo_texts())
