@@ -1,0 +1,408 @@
+"""The run commands of `speculators-tui`: run, attach, status, stop, gpus.
+
+    speculators-tui run PRESET|CONFIG [--headless | --detach] [--runs-dir DIR]
+    speculators-tui attach RUN_DIR [--headless]     # Ctrl-C detaches, never stops
+    speculators-tui status RUN_DIR|RUNS_DIR
+    speculators-tui stop RUN_DIR [--grace S]
+    speculators-tui gpus [CONFIG] [--json]
+
+`run --headless` supervises the run in this process (Ctrl-C stops it); without --headless the run is
+started detached and the app's dashboard follows it (closing the app leaves the run running).
+The headless display reads only the run directory's files, so it works the same for `attach`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from speculators_core import config as cfgmod
+from speculators_core import rundir
+from speculators_core.fsutil import read_jsonl
+
+STATUS_ICON = {"pending": "·", "running": "▶", "done": "✓", "skipped": "↷", "failed": "✗"}
+
+
+# ------------------------------------------------------------------------------------------ display
+class RunFollower:
+    """Incrementally reads a run directory: state, new events, training progress."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.state: dict = {}
+        self._ev_off = 0
+        self._m_off = 0
+        self.start: Optional[dict] = None
+        self.last_train: Optional[dict] = None
+        self.last_val: Optional[dict] = None
+        self.best: Optional[dict] = None
+        self.last_checkpoint: Optional[dict] = None
+        self.end: Optional[dict] = None
+
+    def poll(self) -> tuple[list[dict], list[dict]]:
+        """(new events, new metrics records) since the last call."""
+        self.state = rundir.read_state(self.run_dir)
+        events, self._ev_off = read_jsonl(self.run_dir / rundir.EVENTS, self._ev_off)
+        records, self._m_off = read_jsonl(self.run_dir / rundir.METRICS, self._m_off)
+        for r in records:
+            kind = r.get("type")
+            if kind == "start":
+                self.start, self.end = r, None
+            elif kind == "train":
+                self.last_train = r
+            elif kind == "val":
+                self.last_val = r
+            elif kind == "checkpoint":
+                self.last_checkpoint = r
+                if r.get("best"):
+                    self.best = r
+            elif kind == "end":
+                self.end = r
+        return events, records
+
+    @property
+    def finished(self) -> bool:
+        return self.state.get("status") in ("completed", "failed", "stopped")
+
+    def train_line(self) -> str:
+        t = self.last_train
+        if t is None:
+            return ""
+        total = (self.start or {}).get("total_steps")
+        parts = [f"step {t.get('step')}" + (f"/{total}" if total else ""),
+                 f"epoch {int(t.get('epoch', 0)) + 1}" + (f"/{self.start.get('epochs')}" if self.start else "")]
+        if t.get("loss") is not None:
+            parts.append(f"loss {t['loss']:.4f}")
+        if t.get("full_acc_0") is not None:
+            parts.append(f"acc0 {t['full_acc_0']:.3f}")
+        if t.get("tokens_per_s") is not None:
+            parts.append(f"{t['tokens_per_s']:.0f} tok/s")
+        if t.get("step_time_s"):
+            parts.append(f"waited {100 * float(t.get('data_wait_s') or 0) / float(t['step_time_s']):.0f}%")
+        if self.last_val is not None:
+            acc = self.last_val.get("acceptance_length")
+            parts.append(f"val loss {self.last_val.get('loss', float('nan')):.4f}"
+                         + (f", accept len {acc:.2f}" if acc is not None else ""))
+        return ", ".join(parts)
+
+    def stage_line(self) -> str:
+        stages = self.state.get("stages") or {}
+        return "  ".join(f"{STATUS_ICON.get(s.get('status'), '?')} {n}" for n, s in stages.items())
+
+
+def format_event(ev: dict) -> str:
+    ts = time.strftime("%H:%M:%S", time.localtime(ev.get("time", time.time())))
+    stage = f"[{ev['stage']}] " if ev.get("stage") else ""
+    text = f"{ts} {ev.get('event')}: {stage}{ev.get('message', '')}"
+    if ev.get("event") == "warning" and ev.get("fix"):
+        text += f"\n         fix: {ev['fix']}"
+        if ev.get("fix_config"):
+            text += f"  ({', '.join(f'{k} = {json.dumps(v)}' for k, v in ev['fix_config'].items())})"
+    return text
+
+
+def _event_style(ev: dict) -> str:
+    e = ev.get("event", "")
+    if e in ("stage_failed", "run_failed"):
+        return "bold red"
+    if e == "warning":
+        return "yellow"
+    if e in ("run_finished", "server_healthy", "server_restarted"):
+        return "green"
+    return ""
+
+
+def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, interval: float = 0.5,
+           detach_note: bool = False) -> RunFollower:
+    """Show a run's progress until it finishes, `done` is set, or Ctrl-C (which only detaches).
+
+    On a terminal: events scroll above a live stage/progress panel. Otherwise (logs, CI): events and a
+    training line at most every 10 s, as plain lines.
+    """
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    console = console or Console(stderr=False)
+    f = RunFollower(run_dir)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+    task_id = None
+    live = Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
+    last_plain = 0.0
+    last_line = ""
+
+    def tick() -> None:
+        nonlocal task_id, last_plain, last_line
+        events, _ = f.poll()
+        for ev in events:
+            console.print(Text(format_event(ev), style=_event_style(ev)))
+        line = f.train_line()
+        if live is not None:
+            total = (f.start or {}).get("total_steps")
+            if total:
+                if task_id is None:
+                    task_id = progress.add_task("train", total=total)
+                progress.update(task_id, completed=(f.last_train or {}).get("step", 0), total=total)
+            parts = [Text(f"{f.run_dir.name}  {f.state.get('status', '?')}   {f.stage_line()}", style="bold")]
+            if task_id is not None:
+                parts.append(progress.get_renderable())
+            if line:
+                parts.append(Text(line))
+            live.update(Group(*parts))
+        elif line and line != last_line and (time.monotonic() - last_plain >= 10 or f.finished):
+            console.print(f"  train: {line}")
+            last_plain, last_line = time.monotonic(), line
+
+    try:
+        if live is not None:
+            live.start()
+        while True:
+            tick()
+            if f.finished or (done is not None and done.is_set()):
+                tick()
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        if detach_note:
+            console.print(f"detached; the run continues. Stop it with: speculators-tui stop {run_dir}")
+    finally:
+        if live is not None:
+            live.stop()
+    return f
+
+
+def _summary(f: RunFollower, console=None) -> None:
+    from rich.console import Console
+
+    console = console or Console()
+    st = f.state
+    started, finished = st.get("started"), st.get("finished") or time.time()
+    dur = f" in {finished - started:.0f}s" if isinstance(started, (int, float)) else ""
+    console.print(f"run {f.run_dir.name}: {st.get('status', '?')}{dur}")
+    if f.last_train is not None:
+        console.print(f"  last: {f.train_line()}")
+    if f.best is not None:
+        console.print(f"  best checkpoint: {f.best.get('path')} (val loss {f.best.get('val_loss')})")
+    console.print(f"  run directory: {f.run_dir}")
+
+
+# ------------------------------------------------------------------------------------------ commands
+def _load_config(spec: str):
+    from speculators_core.presets import find_preset
+
+    preset = find_preset(spec)
+    return preset.load(), str(preset.path)
+
+
+def _check(cfg: cfgmod.RunConfig) -> tuple[bool, object]:
+    from speculators_core.advice import assignment_warnings
+    from speculators_core.gpu import probe_gpus
+    from speculators_core.target_info import try_load_target
+
+    target, _why = try_load_target(cfg.model.target)
+    problems = cfgmod.validate(cfg, target)
+    for p in problems:
+        print(f"{p.severity}: {p}", file=sys.stderr)
+    probe = probe_gpus()
+    if cfg.hidden_states.gpus or cfg.training.gpus:
+        for w in assignment_warnings(cfg, probe.gpus, target):
+            print(f"warning: {w}", file=sys.stderr)
+    return not cfgmod.errors(problems), target
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from speculators_core.supervisor import Supervisor, start_detached
+
+    cfg, source = _load_config(args.config)
+    ok, _ = _check(cfg)
+    if not ok:
+        print(f"{source}: fix the errors above first (speculators-tui validate {args.config})", file=sys.stderr)
+        return 2
+    if args.detach or not args.headless:
+        run_app = None
+        if not args.detach:
+            try:
+                from speculators_tui.app import run_app  # the dashboard (imports textual)
+            except ImportError:
+                print("note: the dashboard is not available; running headless", file=sys.stderr)
+        if args.detach or run_app is not None:
+            run_dir = start_detached(cfg, source, args.runs_dir)
+            if run_app is not None:
+                return int(run_app(run_dir=run_dir) or 0)
+            st = rundir.read_state(run_dir)
+            print(f"started {run_dir} (supervisor pid {st.get('pid')})")
+            print(f"  follow: speculators-tui attach {run_dir}")
+            print(f"  stop:   speculators-tui stop {run_dir}")
+            return 0
+    run_dir = rundir.create_run_dir(cfg, source, args.runs_dir)
+    print(f"run directory: {run_dir}", flush=True)
+    sup = Supervisor(run_dir, grace=args.grace)
+    done = threading.Event()
+    holder: dict = {}
+
+    def show() -> None:
+        holder["f"] = follow(run_dir, done=done)
+
+    viewer = threading.Thread(target=show, name="run-display", daemon=True)
+    viewer.start()
+    try:
+        rc = sup.run()
+    finally:
+        done.set()
+        viewer.join(timeout=10)
+    f = holder.get("f") or RunFollower(run_dir)
+    f.poll()
+    _summary(f)
+    return rc
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if not (run_dir / rundir.STATE).exists():
+        print(f"error: {run_dir} is not a run directory (no {rundir.STATE})", file=sys.stderr)
+        return 2
+    if not args.headless:
+        try:
+            from speculators_tui.app import run_app
+        except ImportError:
+            run_app = None
+        if run_app is not None:
+            return int(run_app(run_dir=run_dir) or 0)
+    f = follow(run_dir, detach_note=True)
+    if f.finished:
+        _summary(f)
+        return 0 if f.state.get("status") == "completed" else 1
+    return 0
+
+
+def _fmt_time(ts) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if isinstance(ts, (int, float)) else "-"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from speculators_core.supervisor import is_running
+
+    path = Path(args.run_dir)
+    if not (path / rundir.STATE).exists() and not (path / rundir.RUN_TOML).exists():
+        runs = rundir.list_runs(path)
+        if not runs:
+            print(f"error: {path} is neither a run directory nor a directory of runs", file=sys.stderr)
+            return 2
+        for r in runs:
+            st = rundir.read_state(r)
+            live = " (running)" if is_running(r) else ""
+            print(f"{r.name:<40} {st.get('status', '?'):<10}{live} {_fmt_time(st.get('started'))}")
+        return 0
+    f = RunFollower(path)
+    f.poll()
+    st = f.state
+    running = is_running(path)
+    status = st.get("status", "?")
+    if status in ("starting", "running") and not running:
+        status += " (but its supervisor is gone: it was killed; `stop` cleans up)"
+    print(f"run:     {path.name}")
+    print(f"status:  {status}" + (f" (supervisor pid {st.get('pid')})" if running else ""))
+    print(f"started: {_fmt_time(st.get('started'))}   finished: {_fmt_time(st.get('finished'))}")
+    if st.get("server_url"):
+        print(f"server:  {st['server_url']}")
+    for name, s in (st.get("stages") or {}).items():
+        rc = s.get("returncode")
+        extra = f" pid {s.get('pid')}" if s.get("status") == "running" else (f" exit {rc}" if rc is not None else "")
+        restarts = f", {s['restarts']} restart(s)" if s.get("restarts") else ""
+        print(f"  {STATUS_ICON.get(s.get('status'), '?')} {name:<9} {s.get('status', '?')}{extra}{restarts}")
+    if f.last_train is not None:
+        print(f"train:   {f.train_line()}")
+    if f.best is not None:
+        print(f"best:    {f.best.get('path')}")
+    events, _ = read_jsonl(path / rundir.EVENTS)
+    warnings = [e for e in events if e.get("event") in ("warning", "stage_failed", "run_failed")]
+    if warnings:
+        print("last:    " + format_event(warnings[-1]).replace("\n", "\n         "))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from speculators_core.supervisor import stop_run
+
+    path = Path(args.run_dir)
+    if not (path / rundir.STATE).exists():
+        print(f"error: {path} is not a run directory (no {rundir.STATE})", file=sys.stderr)
+        return 2
+    if stop_run(path, grace=args.grace):
+        print(f"stopped {path.name}")
+    else:
+        print(f"{path.name} was not running (status {rundir.read_state(path).get('status', '?')})")
+    return 0
+
+
+def cmd_gpus(args: argparse.Namespace) -> int:
+    from speculators_core.gpu import describe, probe_gpus
+
+    probe = probe_gpus()
+    advice = warnings = None
+    if args.config:
+        from speculators_core.advice import assignment_warnings, suggest_split
+        from speculators_core.target_info import try_load_target
+
+        cfg, _ = _load_config(args.config)
+        target, _why = try_load_target(cfg.model.target)
+        advice = suggest_split(probe.gpus, target, cfg)
+        warnings = assignment_warnings(cfg, probe.gpus, target)
+    if args.json:
+        out = probe.to_dict()
+        if advice is not None:
+            from dataclasses import asdict
+
+            out["advice"] = asdict(advice)
+            out["assignment_warnings"] = warnings
+        print(json.dumps(out, indent=2))
+        return 0
+    for line in describe(probe):
+        print(line)
+    if advice is not None:
+        print(f"suggested: server GPU {advice.server_gpus or 'none (CPU)'} (data parallel "
+              f"{advice.data_parallel_size} x tensor parallel {advice.tensor_parallel_size}), "
+              f"training GPU {advice.training_gpus or 'none (CPU)'}")
+        for r in advice.reasons:
+            print(f"  because {r}")
+        for w in advice.warnings + (warnings or []):
+            print(f"  warning: {w}")
+    return 0
+
+
+def add_subcommands(sub) -> None:
+    r = sub.add_parser("run", help="run a whole pipeline: prepare, hidden-states server, train")
+    r.add_argument("config", help="preset name, TOML file or run directory (its config starts a new run)")
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true",
+                      help="no app: supervise in this process with a progress display (Ctrl-C stops the run)")
+    mode.add_argument("--detach", action="store_true", help="start in the background and return at once")
+    r.add_argument("--runs-dir", default=None, help="parent directory of the run directory (default: run.dir)")
+    r.add_argument("--grace", type=float, default=15.0, help="seconds between SIGTERM and SIGKILL when stopping")
+    r.set_defaults(func=cmd_run)
+
+    a = sub.add_parser("attach", help="follow a run (Ctrl-C detaches; the run continues)")
+    a.add_argument("run_dir")
+    a.add_argument("--headless", action="store_true", help="plain progress display instead of the app")
+    a.set_defaults(func=cmd_attach)
+
+    s = sub.add_parser("status", help="a run's status (or list the runs in a directory)")
+    s.add_argument("run_dir")
+    s.set_defaults(func=cmd_status)
+
+    st = sub.add_parser("stop", help="stop a run and all its processes")
+    st.add_argument("run_dir")
+    st.add_argument("--grace", type=float, default=15.0, help="seconds between SIGTERM and SIGKILL")
+    st.set_defaults(func=cmd_stop)
+
+    g = sub.add_parser("gpus", help="list GPUs (and suggest a split for a config)")
+    g.add_argument("config", nargs="?", default=None, help="preset or TOML file to advise on")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=cmd_gpus)

@@ -1,0 +1,188 @@
+"""Run directories: `<run.dir>/<run.name>-<YYYYmmdd-HHMMSS>/` with the files of docs/interfaces.md.
+
+A run directory is the only link between a running pipeline and whoever looks at it (the app, `attach`,
+`status`, `stop`): the supervisor writes `state.json` (atomically), `events.jsonl`, the logs; the
+trainer writes `metrics.jsonl`. Nothing here imports torch or textual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from speculators_core import config as cfgmod
+from speculators_core.fsutil import append_jsonl, atomic_write_json, atomic_write_text
+from speculators_core.paths import is_builtin
+
+RUN_TOML = "run.toml"
+RUN_SH = "run.sh"
+STATE = "state.json"
+EVENTS = "events.jsonl"
+METRICS = "metrics.jsonl"
+GPU = "gpu.jsonl"
+SUPERVISOR_LOG = "supervisor.log"
+
+#: Environment variables whose inherited value changes the commands (recorded in state.json).
+RECORDED_ENV = ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")
+
+
+def _abs(path: str, base: Path) -> str:
+    if not path:
+        return path
+    p = Path(os.path.expanduser(path))
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def resolve_paths(cfg: cfgmod.RunConfig, base: Optional[Path] = None) -> cfgmod.RunConfig:
+    """A copy of `cfg` whose relative paths are made absolute against `base` (default: the cwd).
+
+    A run directory then means the same thing from any directory (attach, export, a detached
+    supervisor), and its run.sh runs from anywhere.
+    """
+    base = Path(base or os.getcwd())
+    out = cfg.copy()
+    out.data.output = _abs(out.data.output, base)
+    out.data.sources = [
+        s if (is_builtin(s) or s in ("sharegpt", "ultrachat") or s.startswith(("hf:", "http"))
+              or not os.path.exists(os.path.expanduser(s)) and not s.startswith((".", "/", "~")))
+        else _abs(s, base)
+        for s in out.data.sources
+    ]
+    t = out.model.target
+    if not is_builtin(t) and (t.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(t))):
+        out.model.target = _abs(t, base)
+    out.hidden_states.storage_dir = _abs(out.hidden_states.storage_dir, base)
+    if out.hidden_states.python and ("/" in out.hidden_states.python):
+        out.hidden_states.python = _abs(out.hidden_states.python, base)
+    out.training.hidden_states_cache = _abs(out.training.hidden_states_cache, base)
+    out.training.checkpoint_dir = _abs(out.training.checkpoint_dir, base)
+    if out.training.from_pretrained and os.path.exists(os.path.expanduser(out.training.from_pretrained)):
+        out.training.from_pretrained = _abs(out.training.from_pretrained, base)
+    out.run.dir = _abs(out.run.dir, base)
+    return out
+
+
+def _unique_dir(parent: Path, name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        cand = parent / (f"{name}-{stamp}" if i == 0 else f"{name}-{stamp}-{i}")
+        try:
+            cand.mkdir(parents=True, exist_ok=False)
+            return cand
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run directory under {parent}")  # pragma: no cover
+
+
+def recorded_environ(environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    environ = os.environ if environ is None else environ
+    return {k: environ[k] for k in RECORDED_ENV if k in environ}
+
+
+def create_run_dir(cfg: cfgmod.RunConfig, source: Optional[str] = None, parent: Optional[str] = None,
+                   environ: Optional[Mapping[str, str]] = None) -> Path:
+    """Make `<parent or run.dir>/<name>-<timestamp>/` with run.toml (every key, absolute paths),
+    run.sh (the exact commands) and an initial state.json. Returns the absolute directory."""
+    from speculators_core.commands import build_stages, render_script
+    from speculators_core.target_info import try_load_target
+
+    resolved = resolve_paths(cfg)
+    parent_dir = Path(_abs(parent, Path.cwd())) if parent else Path(resolved.run.dir)
+    run_dir = _unique_dir(parent_dir, resolved.run.name)
+    text = cfgmod.dumps(resolved, include_defaults=True)
+    header = "# Resolved configuration of this run" + (f" (from {source})" if source else "") + ".\n"
+    atomic_write_text(run_dir / RUN_TOML, header + text)
+    target, _ = try_load_target(resolved.model.target)
+    env = recorded_environ(environ)
+    stages = build_stages(resolved, target, run_dir=str(run_dir), environ=env)
+    script = atomic_write_text(run_dir / RUN_SH, render_script(stages, resolved, source or ""))
+    script.chmod(0o755)
+    now = time.time()
+    write_state(run_dir, {
+        "name": run_dir.name, "run_dir": str(run_dir), "status": "starting", "pid": None, "pgid": None,
+        "started": now, "updated": now, "finished": None, "stage": None, "server_url": None,
+        "source": source, "environ": env,
+        "stages": {s.name: {"status": "pending", "pid": None, "started": None, "finished": None,
+                            "returncode": None, "restarts": 0} for s in stages},
+    })
+    return run_dir
+
+
+def load_config(run_dir: Path) -> cfgmod.RunConfig:
+    return cfgmod.load(Path(run_dir) / RUN_TOML)
+
+
+def run_environ(run_dir: Path, base: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The environment the run's commands were built with: `base` (default os.environ) with the
+    recorded CUDA_VISIBLE_DEVICES/OMP_NUM_THREADS of the run (so an export reproduces the run)."""
+    env = dict(os.environ if base is None else base)
+    rec = read_state(run_dir).get("environ")
+    if isinstance(rec, dict):
+        for k in RECORDED_ENV:
+            env.pop(k, None)
+        env.update({str(k): str(v) for k, v in rec.items()})
+    return env
+
+
+def read_state(run_dir) -> dict:
+    """state.json of a run, {} when absent or unreadable (it is rewritten atomically, never torn)."""
+    try:
+        data = json.loads((Path(run_dir) / STATE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_state(run_dir, state: dict) -> None:
+    state["updated"] = time.time()
+    atomic_write_json(Path(run_dir) / STATE, state)
+
+
+def append_event(run_dir, event: str, message: str = "", **fields: Any) -> dict:
+    record = {"time": time.time(), "event": event, "message": message, **fields}
+    append_jsonl(Path(run_dir) / EVENTS, record)
+    return record
+
+
+def list_runs(parent) -> list[Path]:
+    """Run directories under `parent` (those with state.json or run.toml), newest first."""
+    p = Path(parent)
+    if not p.is_dir():
+        return []
+    runs = [d for d in p.iterdir() if d.is_dir() and ((d / STATE).exists() or (d / RUN_TOML).exists())]
+
+    def started(d: Path) -> float:
+        st = read_state(d).get("started")
+        if isinstance(st, (int, float)):
+            return float(st)
+        return (d / RUN_TOML).stat().st_mtime if (d / RUN_TOML).exists() else d.stat().st_mtime
+
+    return sorted(runs, key=lambda d: (started(d), d.name), reverse=True)
+
+
+def tail_lines(path, n: int = 50) -> list[str]:
+    """The last `n` lines of a text file ([] when absent), read from the end (logs can be large)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            block = 8192
+            data = b""
+            pos = size
+            while pos > 0 and data.count(b"\n") <= n:
+                step = min(block, pos)
+                pos -= step
+                fh.seek(pos)
+                data = fh.read(step) + data
+    except OSError:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    # Progress bars rewrite a line with \r: show what the terminal would show.
+    lines = [ln.rsplit("\r", 1)[-1] if "\r" in ln.rstrip("\r") else ln.rstrip("\r") for ln in lines]
+    return list(deque(lines, maxlen=n)) if n > 0 else []
