@@ -72,7 +72,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"error: {p}", file=sys.stderr)
         return 1
     target, _ = try_load_target(cfg.model.target)
-    script = render_script(build_stages(cfg, target, run_dir=str(run_dir) if run_dir else None), cfg, source)
+    environ = None
+    if run_dir is not None:  # the exact commands of that run: its absolute dir and recorded environment
+        from speculators_core.rundir import read_state, run_environ
+
+        run_dir = run_dir.resolve()
+        environ = run_environ(run_dir)
+        source = read_state(run_dir).get("source") or source
+    script = render_script(build_stages(cfg, target, run_dir=str(run_dir) if run_dir else None, environ=environ),
+                           cfg, source)
     if args.output:
         from speculators_core.fsutil import atomic_write_text
 
