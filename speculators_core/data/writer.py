@@ -64,7 +64,7 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        build_dataset(input_ids, loss_masks).save_to_disk(str(tmp))
+        _save_quietly(build_dataset(input_ids, loss_masks), tmp)
         torch.save(token_freq(input_ids, loss_masks), tmp / "token_freq.pt")
         atomic_write_json(tmp / MANIFEST, manifest)
         replace_dir(tmp, out)
@@ -72,3 +72,16 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _save_quietly(ds, path: Path) -> None:
+    """save_to_disk without datasets' own progress bar (stage 1 prints its own summary)."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        ds.save_to_disk(str(path))
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
