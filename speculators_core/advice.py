@@ -194,6 +194,15 @@ def assignment_warnings(cfg: RunConfig, gpus: list[GpuInfo], target: Optional[Ta
             out.append(f"GPU {i} already has {g.mem_used_mb / 1024:.1f} GiB in use by {who}")
     weights = target.weight_bytes() if target is not None else None
     server = [by_index[i] for i in hs.gpus if i in by_index]
+    if hs.engine == "vllm":
+        for g in server:
+            want = g.mem_total_mb * hs.gpu_memory_utilization
+            if g.mem_free_mb < want:
+                fit = max(0.05, int(g.mem_free_mb / g.mem_total_mb * 20) / 20 - 0.05)
+                out.append(f"GPU {g.index}: vLLM will refuse to start: gpu_memory_utilization "
+                           f"{hs.gpu_memory_utilization} wants {want / 1024:.1f} GiB free but only "
+                           f"{g.mem_free_mb / 1024:.1f} GiB are; free the GPU or set "
+                           f"hidden_states.gpu_memory_utilization = {fit:.2f}")
     if weights is not None and server:
         tp = hs.tensor_parallel_size if hs.engine == "vllm" else 1
         shard = weights / tp

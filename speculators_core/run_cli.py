@@ -129,7 +129,7 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.text import Text
 
-    console = console or Console(stderr=False)
+    console = console or Console(soft_wrap=True)
     f = RunFollower(run_dir)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)

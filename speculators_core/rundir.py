@@ -182,7 +182,9 @@ def tail_lines(path, n: int = 50) -> list[str]:
     except OSError:
         return []
     text = data.decode("utf-8", errors="replace")
-    lines = text.splitlines()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     # Progress bars rewrite a line with \r: show what the terminal would show.
-    lines = [ln.rsplit("\r", 1)[-1] if "\r" in ln.rstrip("\r") else ln.rstrip("\r") for ln in lines]
+    lines = [ln.rstrip("\r").rsplit("\r", 1)[-1] for ln in lines]
     return list(deque(lines, maxlen=n)) if n > 0 else []
