@@ -1,0 +1,136 @@
+"""Building blocks of the drafter: RMSNorm, rotary embedding, attention over a key/value list, SwiGLU.
+
+Parameter names match the Llama layout vLLM loads (`self_attn.q_proj`, `mlp.gate_proj`, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speculators_core.model.config import DrafterConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (self.weight.float() * x).to(dtype)
+
+
+def rope_inv_freq(cfg: DrafterConfig) -> torch.Tensor:
+    """Inverse frequencies [head_dim/2] for the target's rotary embedding (default, linear, llama3)."""
+    dim = cfg.head_dim
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+    s = cfg.rope_scaling or {}
+    kind = cfg.rope_type
+    if kind == "linear":
+        inv = inv / float(s["factor"])
+    elif kind == "llama3":
+        factor = float(s["factor"])
+        low = float(s.get("low_freq_factor", 1.0))
+        high = float(s.get("high_freq_factor", 4.0))
+        old_len = float(s.get("original_max_position_embeddings", 8192))
+        low_wavelen, high_wavelen = old_len / low, old_len / high
+        wavelen = 2 * math.pi / inv
+        scaled = torch.where(wavelen > low_wavelen, inv / factor, inv)
+        smooth = (old_len / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+        inv = torch.where(medium, smoothed, scaled)
+    return inv.float()
+
+
+def rope_cos_sin(inv_freq: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [B, T, head_dim] (fp32) for integer position ids [B, T]."""
+    freqs = position_ids.float()[..., None] * inv_freq.to(position_ids.device)[None, None, :]
+    emb = torch.cat([freqs, freqs], dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat([-b, a], dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, heads, T, hd]; cos/sin [B, T, hd] (the HF 'rotate half' convention vLLM also uses)."""
+    cos, sin = cos[:, None].to(x.dtype), sin[:, None].to(x.dtype)
+    return x * cos + _rotate_half(x) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: DrafterConfig, in_size: int) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.q_proj = nn.Linear(in_size, self.heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(in_size, self.kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(in_size, self.kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.heads * self.head_dim, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: list, mask: torch.Tensor) -> torch.Tensor:
+        """x [B, T, in]; `cache` is this layer's list of (k, v) from earlier TTT steps (appended to);
+        mask [B, 1, T, (steps so far) * T] bool, True = may attend."""
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.kv_heads, self.head_dim).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        cache.append((k, v))
+        keys = torch.cat([kv[0] for kv in cache], dim=2) if len(cache) > 1 else k
+        values = torch.cat([kv[1] for kv in cache], dim=2) if len(cache) > 1 else v
+        if self.kv_heads != self.heads:
+            rep = self.heads // self.kv_heads
+            keys = keys.repeat_interleave(rep, dim=1)
+            values = values.repeat_interleave(rep, dim=1)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        return self.o_proj(out.transpose(1, 2).reshape(B, T, self.heads * self.head_dim))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: DrafterConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    """Layer 0 (`first=True`) reads cat(input_layernorm(embedding), hidden_norm(h)) of width 2H, with
+    the residual taken after hidden_norm when `norm_before_residual`; later layers are plain Llama."""
+
+    def __init__(self, cfg: DrafterConfig, first: bool) -> None:
+        super().__init__()
+        H = cfg.hidden_size
+        self.first = first
+        self.norm_before_residual = cfg.norm_before_residual
+        self.input_layernorm = RMSNorm(H, cfg.rms_norm_eps)
+        if first:
+            self.hidden_norm = RMSNorm(H, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg, 2 * H if first else H)
+        self.post_attention_layernorm = RMSNorm(H, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, h: torch.Tensor, emb: Optional[torch.Tensor], cos, sin, cache: list, mask) -> torch.Tensor:
+        if self.first:
+            normed = self.hidden_norm(h)
+            residual = normed if self.norm_before_residual else h
+            x = torch.cat([self.input_layernorm(emb), normed], dim=-1)
+        else:
+            residual = h
+            x = self.input_layernorm(h)
+        h = residual + self.self_attn(x, cos, sin, cache, mask)
+        return h + self.mlp(self.post_attention_layernorm(h))

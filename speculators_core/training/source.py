@@ -1,0 +1,179 @@
+"""Where each row's hidden states come from, and the prefetcher that builds batches ahead of training.
+
+Modes (the reference tutorial's flags):
+- `--on-missing generate --on-generate delete` (online): ask the server, use the file, delete it;
+- `--on-missing generate --on-generate cache` (hybrid): use the cache, else ask and keep the file;
+- `--on-missing raise` (offline): the cache must have every row; `skip`: rows not cached are skipped.
+A cached file is always used when `--hidden-states-path` has one. A row whose hidden states cannot
+be obtained (server refused it, corrupt file, wrong shape) is skipped and counted, never zero-filled;
+a server that is gone (`ServerUnavailable`) or a missing cache file in `raise` mode stops training.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Optional
+
+import torch
+
+from speculators_core.training.data import PreparedData, Sample, make_sample
+from speculators_core.training.packing import Batch, StepItem, collate
+
+
+class MissingHiddenStates(RuntimeError):
+    """Offline mode (`--on-missing raise`) and a row is not in the cache: fatal."""
+
+
+class RowSource:
+    def __init__(self, data: PreparedData, *, on_missing: str, on_generate: str, cache_dir: Optional[str],
+                 client=None, num_aux: int, max_len: int, io_threads: int = 2) -> None:
+        if on_missing == "generate" and client is None:
+            raise ValueError("--on-missing generate needs a hidden-states server: give --vllm-endpoint "
+                             "(or use --on-missing raise/skip with a filled --hidden-states-path cache)")
+        if on_missing in ("raise", "skip") and not cache_dir:
+            raise ValueError(f"--on-missing {on_missing} reads the cache: give --hidden-states-path")
+        if on_generate == "cache" and not cache_dir:
+            raise ValueError("--on-generate cache needs --hidden-states-path (the cache directory)")
+        self.data, self.on_missing, self.on_generate = data, on_missing, on_generate
+        self.cache_dir, self.client, self.num_aux, self.max_len = cache_dir, client, num_aux, max_len
+        self.pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="hs-io")
+        self.skipped = 0
+        self.skip_reasons: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def request(self, row_id: int) -> "_Pending":
+        """A pending sample: `.result()` gives the Sample, or None when the row is skipped. Cache
+        reads run in a small thread pool, server requests in the client (up to its in-flight limit)."""
+        from speculators_core.hidden_states import cache_path, load_cached
+
+        ids, mask = self.data.row(row_id)
+        if self.cache_dir and cache_path(self.cache_dir, row_id).exists():
+            return _Pending(self, row_id, ids, mask, self.pool.submit(load_cached, self.cache_dir, row_id))
+        if self.on_missing == "raise":
+            raise MissingHiddenStates(
+                f"row {row_id}: no cached hidden states at {cache_path(self.cache_dir, row_id)} "
+                f"(--on-missing raise); fill the cache with `python -m speculators_core.generate` "
+                f"or train with --on-missing generate")
+        if self.on_missing == "skip":
+            return _Pending(self, row_id, ids, mask, None)
+        cache = self.cache_dir if self.on_generate == "cache" else None
+        return _Pending(self, row_id, ids, mask, self.client.submit(row_id, ids, cache_dir=cache))
+
+    def _skip(self, reason: str, row_id: Optional[int] = None, exc: Optional[BaseException] = None) -> None:
+        with self.lock:
+            self.skipped += 1
+            self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
+            if exc is not None and self.skip_reasons[reason] <= 5:
+                print(f"[train] skipping row {row_id}: {exc}", flush=True)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Pending:
+    def __init__(self, source: RowSource, row_id: int, ids: list[int], mask: list[int], future: Optional[Future]):
+        self.source, self.row_id, self.ids, self.mask, self.future = source, row_id, ids, mask, future
+
+    def result(self) -> Optional[Sample]:
+        from speculators_core.hidden_states import HiddenStatesError, ServerUnavailable
+
+        src = self.source
+        if self.future is None:
+            src._skip("not cached")
+            return None
+        try:
+            hs = self.future.result()
+            if hs is None:  # vanished from the cache between the check and the read
+                raise HiddenStatesError(f"row {self.row_id}: cached file disappeared")
+            return make_sample(self.row_id, self.ids, self.mask, hs.hidden_states, hs.token_ids,
+                               src.num_aux, src.max_len)
+        except ServerUnavailable:
+            raise
+        except (HiddenStatesError, ValueError) as exc:
+            src._skip(type(exc).__name__, self.row_id, exc)
+            return None
+
+
+def add_noise(sample: Sample, noise: float, seed: int, epoch: int) -> Sample:
+    """Uniform noise in [-noise, noise] on the aux states, reproducible per (seed, epoch, row)."""
+    if noise <= 0:
+        return sample
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 10_000_019 + sample.row_id)
+    aux = sample.aux.float() + (torch.rand(sample.aux.shape, generator=g) * 2 - 1) * noise
+    return Sample(sample.row_id, sample.input_ids, aux, sample.verifier_last, sample.loss_mask)
+
+
+class Prefetcher:
+    """Builds this rank's batches in a background thread, `lookahead` steps ahead: the rows of the
+    next steps are requested (server generation or cache reads run concurrently) while the current
+    step trains. Iterate to get `(batch, wait_s)`; an error in the thread is re-raised here."""
+
+    _END = object()
+
+    def __init__(self, source: RowSource, steps: list[StepItem], *, aux_size: int, hidden_size: int,
+                 noise: float = 0.0, seed: int = 0, epoch: int = 0, lookahead: int = 4,
+                 pin_memory: bool = False) -> None:
+        self.source, self.steps = source, steps
+        self.aux_size, self.hidden_size = aux_size, hidden_size
+        self.noise, self.seed, self.epoch = noise, seed, epoch
+        self.lookahead, self.pin = max(1, lookahead), pin_memory
+        self.out: queue.Queue = queue.Queue(maxsize=max(2, lookahead // 2))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            pending: deque = deque()
+            it = iter(self.steps)
+
+            def submit_next() -> bool:
+                item = next(it, None)
+                if item is None:
+                    return False
+                pending.append((item, [self.source.request(r) for r in item.rows]))
+                return True
+
+            for _ in range(self.lookahead):
+                if not submit_next():
+                    break
+            while pending and not self.stop.is_set():
+                item, futures = pending.popleft()
+                samples = [s for s in (f.result() for f in futures) if s is not None]
+                submit_next()
+                if self.noise > 0:
+                    samples = [add_noise(s, self.noise, self.seed, self.epoch) for s in samples]
+                batch = collate(samples, self.aux_size, self.hidden_size, counted=item.counted)
+                if self.pin:
+                    batch = batch.pin_memory()
+                self._put(batch)
+            self._put(self._END)
+        except BaseException as exc:  # handed to the training loop
+            self._put(exc)
+
+    def _put(self, obj) -> None:
+        while not self.stop.is_set():
+            try:
+                self.out.put(obj, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        while True:
+            t0 = time.perf_counter()
+            obj = self.out.get()
+            wait = time.perf_counter() - t0
+            if obj is self._END:
+                return
+            if isinstance(obj, BaseException):
+                raise obj
+            yield obj, wait
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
