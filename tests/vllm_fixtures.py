@@ -6,7 +6,8 @@ Loaded by tests/conftest.py (`pytest_plugins`). Gives:
 - `vllm_python()`: the vLLM venv's python (env SPECULATORS_VLLM_PYTHON, else the default venv path),
   or a skip (locally) / failure (when env CI is set) naming what is missing;
 - fixture `vllm_python_path` and the session fixture `vllm_server` (one real vLLM server on the tiny
-  target, started through `python -m speculators_core.launch_vllm`, with the CPU connector).
+  target, started through `python -m speculators_core.launch_vllm`, with the CPU connector), and
+  `hf_hidden_states_server` (the built-in engine, same layer ids and limits): both `HiddenStatesServer`.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def vllm_python_path() -> str:
 
 
 @dataclass
-class VllmServer:
+class HiddenStatesServer:
+    engine: str  # "vllm" | "hf"
     url: str  # http://127.0.0.1:PORT/v1
     storage_dir: Path
     model_dir: Path
@@ -119,7 +121,7 @@ VLLM_CPU_ARGS = ["--max-model-len", "512", "--gpu-memory-utilization", "0.1", "-
 
 
 @pytest.fixture(scope="session")
-def vllm_server(vllm_python_path, tiny_target, tmp_path_factory) -> VllmServer:
+def vllm_server(vllm_python_path, tiny_target, tmp_path_factory) -> HiddenStatesServer:
     """ONE real vLLM server (vllm-cpu) for the session, started through our launcher."""
     work = tmp_path_factory.mktemp("vllm-server")
     storage = work / "hs"
@@ -134,6 +136,27 @@ def vllm_server(vllm_python_path, tiny_target, tmp_path_factory) -> VllmServer:
                                         "VLLM_LOGGING_LEVEL": "INFO"})
     try:
         wait_health(f"http://127.0.0.1:{port}/health", proc, timeout=400, log=log)
-        yield VllmServer(f"http://127.0.0.1:{port}/v1", storage, Path(tiny_target), layer_ids, 512, log, proc)
+        yield HiddenStatesServer("vllm", f"http://127.0.0.1:{port}/v1", storage, Path(tiny_target), layer_ids, 512,
+                                 log, proc)
     finally:
         stop_server(proc, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def hf_hidden_states_server(tiny_target, tmp_path_factory) -> HiddenStatesServer:
+    """ONE built-in `hf` engine server on the tiny target for the session (same ids/limits as vllm_server)."""
+    work = tmp_path_factory.mktemp("hf-server")
+    storage = work / "hs"
+    port = free_port()
+    layer_ids = [2, 4, 5, 8]
+    log = work / "server.log"
+    argv = [sys.executable, "-m", "speculators_core.hf_server", str(tiny_target), "--port", str(port),
+            "--hidden-states-path", str(storage), "--target-layer-ids", *map(str, layer_ids),
+            "--max-model-len", "512"]
+    proc = start_server(argv, log, env={"OMP_NUM_THREADS": "2"})
+    try:
+        wait_health(f"http://127.0.0.1:{port}/health", proc, timeout=120, log=log)
+        yield HiddenStatesServer("hf", f"http://127.0.0.1:{port}/v1", storage, Path(tiny_target), layer_ids, 512,
+                                 log, proc)
+    finally:
+        stop_server(proc)

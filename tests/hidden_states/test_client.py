@@ -21,7 +21,7 @@ from speculators_core.hidden_states import (
 )
 from tests.vllm_fixtures import free_port
 
-from fake_server import expected  # noqa: E402  (tests/hidden_states is on sys.path)
+from tests.hidden_states.fake_server import expected
 
 
 def _ids(i: int, n: int = 12) -> list[int]:
