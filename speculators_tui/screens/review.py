@@ -55,12 +55,12 @@ class ReviewScreen(Screen):
                 yield Static(id="script-text")
         yield Static("", id="problems")
         with Horizontal(id="nav"):
-            yield Button("‹ Back", id="back")
-            yield Button("Save preset", id="save")
-            yield Button("Export", id="export")
-            yield Button("Copy", id="copy")
+            yield Button("‹ Back", id="back", compact=True)
+            yield Button("Save preset", id="save", compact=True)
+            yield Button("Export", id="export", compact=True)
+            yield Button("Copy", id="copy", compact=True)
             yield Static("", id="nav-note")
-            yield Button("Launch ▶", id="launch", variant="success")
+            yield Button("Launch ▶", id="launch", variant="success", compact=True)
         yield Footer()
 
     @property

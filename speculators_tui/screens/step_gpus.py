@@ -7,7 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Button, DataTable, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from speculators_tui.screens.wizard import WizardStep, join
 from speculators_tui.widgets.field_input import FieldInput
@@ -62,7 +62,7 @@ class GpuStep(WizardStep):
 
     def on_mount(self) -> None:
         table = self.query_one("#gpu-table", DataTable)
-        table.add_columns("GPU", "Name", "Memory used", "Util", "Running", "Role")
+        table.add_columns("GPU", "Role", "Name", "Memory used", "Util", "Running")
         super().on_mount()
         if self.app.gpu_result is None:  # type: ignore[attr-defined]
             self.probe()
@@ -95,6 +95,8 @@ class GpuStep(WizardStep):
             table.display = True
             self.query_one("#gpu-keys").display = True
             cpu.display = False
+            if not isinstance(self.focused, (Input,)):
+                table.focus()
         self._fill_table()
         self.revalidate()
 
@@ -110,8 +112,9 @@ class GpuStep(WizardStep):
             running = ", ".join(f"{p.name} ({p.mem_mb / 1024:.1f}G)" for p in g.processes) or "—"
             util = f"{g.util:.0f}%" if g.util is not None else "?"
             role = self._role(g.index)
-            table.add_row(str(g.index), g.name, f"{g.mem_used_mb / 1024:.1f}/{g.mem_total_mb / 1024:.0f} GiB",
-                          util, running, Text(role, style=ROLE_STYLE.get(role, "")), key=str(g.index))
+            table.add_row(str(g.index), Text(role, style=ROLE_STYLE.get(role, "")), g.name.removeprefix("NVIDIA "),
+                          f"{g.mem_used_mb / 1024:.1f}/{g.mem_total_mb / 1024:.0f} GiB", util, running,
+                          key=str(g.index))
         if self.gpus:
             table.move_cursor(row=min(max(cursor, 0), len(self.gpus) - 1))
 
@@ -190,7 +193,8 @@ class GpuStep(WizardStep):
                 lines.append(f"⚠ {w}\n", style="yellow")
         for r in self._advice_lines:
             lines.append(f"{r}\n", style="yellow" if r.startswith("⚠") else "dim")
-        self.query_one("#advice", Static).update(lines.rstrip() or Text(""))
+        lines.rstrip()
+        self.query_one("#advice", Static).update(lines)
         if probe is not None:
             self._fill_table()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from rich.text import Text
@@ -69,7 +70,7 @@ class ModelStep(WizardStep):
                                       f"{t.num_hidden_layers} layers · hidden {t.hidden_size} · vocab {t.vocab_size} · "
                                       f"{_human(params)} params · {t.dtype}"))
         else:
-            why = self.app.target_why or "checking…"  # type: ignore[attr-defined]
+            why = re.sub(r" \(looked in: [^)]*\)", "", self.app.target_why or "checking…")  # type: ignore[attr-defined]
             info.update(Text.assemble(("ℹ ", "yellow"), ("config not reachable offline: ", "dim"), (why, "dim")))
 
     def summary(self) -> Text:

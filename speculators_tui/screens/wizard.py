@@ -70,9 +70,9 @@ class WizardStep(Screen):
             yield Static("", id="problems")
         yield Static("", id="summary")
         with Horizontal(id="nav"):
-            yield Button("‹ Back", id="back")
+            yield Button("‹ Back", id="back", compact=True)
             yield Static("", id="nav-note")
-            yield Button("Next ›", id="next", variant="primary")
+            yield Button("Next ›", id="next", variant="primary", compact=True)
         yield Footer()
 
     def field(self, dotted: str, label: str, hint: str = "", placeholder: str = "") -> FieldInput:

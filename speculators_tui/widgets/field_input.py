@@ -20,16 +20,21 @@ class FieldInput(Vertical):
     """Edits `dotted`; posts `FieldInput.Edited(dotted, value, error)` on every change."""
 
     DEFAULT_CSS = """
-    FieldInput { height: auto; margin: 0 0 0 0; }
+    FieldInput { height: auto; margin: 0 0 1 0; }
     FieldInput > Horizontal { height: auto; }
-    FieldInput .field-label { width: 22; padding: 1 1 0 0; text-align: right; color: $text-muted; }
-    FieldInput Input, FieldInput Select { width: 1fr; }
-    FieldInput Switch { width: auto; }
-    FieldInput .field-hint { width: 1fr; padding: 1 0 0 1; color: $text-muted; }
+    FieldInput .field-label { width: 22; padding: 0 1 0 0; text-align: right; color: $text-muted; }
+    FieldInput Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
+    FieldInput Input:focus { background: $primary 30%; }
+    FieldInput Select { width: 1fr; height: 1; }
+    FieldInput Select > SelectCurrent { border: none; height: 1; padding: 0 1; background: $boost; }
+    FieldInput Select:focus > SelectCurrent { background: $primary 30%; }
+    FieldInput Select > SelectOverlay { width: 1fr; }
+    FieldInput Switch { width: auto; height: 1; border: none; padding: 0; }
+    FieldInput .field-hint { width: 1fr; padding: 0 0 0 1; color: $text-muted; }
     FieldInput .field-error { height: auto; padding: 0 0 0 22; color: $error; display: none; }
     FieldInput .field-error.warning { color: $warning; }
     FieldInput .field-error.shown { display: block; }
-    FieldInput.invalid Input { border: tall $error; }
+    FieldInput.invalid Input { background: $error 25%; }
     """
 
     class Edited(Message):

@@ -28,6 +28,10 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}" if a >= 0.01 else f"{v:.0e}"
 
 
+def _fmt_x(v: float) -> str:
+    return f"{int(v):,}" if float(v).is_integer() else _fmt(v)
+
+
 def _buckets(points: Sequence[tuple[float, float]], x0: float, x1: float, width: int) -> list[tuple[float, float]]:
     """Average points per pixel column when there are many more points than columns."""
     if len(points) <= 2 * width or x1 <= x0:
@@ -130,7 +134,7 @@ class LineChart(Widget):
                     line.append(chr(0x2800 + cell[0]), style=cell[1])
             lines.append(line)
         lines.append(Text(" " * (Y_LABEL_WIDTH - 1) + " └" + "─" * plot_w, style="dim"))
-        left, right = _fmt(x0), f"{_fmt(x1)} {self.x_label}"
+        left, right = _fmt_x(x0), f"{_fmt_x(x1)} {self.x_label}"
         gap = max(1, plot_w - len(left) - len(right))
         lines.append(Text(" " * (Y_LABEL_WIDTH + 1) + left + " " * gap + right, style="dim"))
         return lines[:height]

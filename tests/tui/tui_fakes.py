@@ -1,7 +1,7 @@
 """Made-up GPUs and a recorded-looking run directory for the app's tests (schemas of docs/interfaces.md).
 
 Run it as a script to open the app on them (for looking at it in tmux):
-    python tests/tui/fakes.py [gpus|nogpu|dashboard DIR]
+    python tests/tui/tui_fakes.py [gpus|nogpu|dashboard DIR]
 """
 
 from __future__ import annotations

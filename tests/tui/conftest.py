@@ -1,0 +1,40 @@
+"""Fixtures of the app's tests: isolated user presets, fake GPU lists, a recorded run directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+RECORDED = HERE.parent / "data" / "recorded_run"
+
+
+@pytest.fixture
+def user_config(tmp_path, monkeypatch) -> Path:
+    """A fresh user config dir (user presets go to <it>/presets)."""
+    d = tmp_path / "user-config"
+    monkeypatch.setenv("SPECULATORS_TUI_CONFIG", str(d))
+    return d
+
+
+@pytest.fixture
+def fabricated_run(tmp_path) -> Path:
+    from tui_fakes import write_run_dir
+
+    return write_run_dir(tmp_path / "recorded")
+
+
+@pytest.fixture
+def offline_env(monkeypatch, tmp_path):
+    """Machine-independent rendering: no hub cache, a fixed interpreter path in scripts."""
+    monkeypatch.setenv("HF_HUB_CACHE", "/nonexistent/hub")
+    monkeypatch.setenv("HF_HOME", "/nonexistent/hf")
+    monkeypatch.setenv("HOME", "/nonexistent/home")
+    monkeypatch.setenv("SPECULATORS_TUI_CACHE", "/nonexistent/spec-cache")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    monkeypatch.chdir(tmp_path)

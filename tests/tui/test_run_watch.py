@@ -1,0 +1,62 @@
+"""The dashboard's file reader: incremental, tolerant of partial lines, bounded."""
+
+import json
+
+from speculators_tui.data.run_watch import RunWatcher
+from speculators_tui.widgets.line_chart import LineChart
+
+
+def test_reads_appended_records_and_skips_partial_lines(tmp_path):
+    w = RunWatcher(tmp_path)
+    assert w.poll() is False
+    m = tmp_path / "metrics.jsonl"
+    m.write_text(json.dumps({"type": "start", "ttt_steps": 2, "total_steps": 10, "epochs": 1}) + "\n"
+                 + json.dumps({"type": "train", "step": 1, "epoch": 0, "loss": 3.0, "full_acc_0": 0.5,
+                               "full_acc_1": 0.25, "tokens_per_s": 100.0}) + "\n"
+                 + '{"type": "train", "step": 2, "lo')  # a writer mid-append
+    assert w.poll() is True
+    assert w.train_loss == [(1.0, 3.0)]
+    assert w.acceptance_length() == 1.75
+    with m.open("a") as fh:
+        fh.write('ss": 2.0}\n')
+    assert w.poll() is True
+    assert w.train_loss == [(1.0, 3.0), (2.0, 2.0)]
+    assert w.poll() is False
+
+
+def test_val_acceptance_length_checkpoints_and_serve_command(fabricated_run):
+    w = RunWatcher(fabricated_run)
+    w.poll()
+    assert w.status == "completed" and w.finished
+    assert len(w.checkpoints) == 3 and [c["best"] for c in w.checkpoints] == [False, False, True]
+    v = w.last_val
+    assert abs(w.acceptance_length() - (1 + sum(v[f"full_acc_{k}"] for k in range(3)))) < 1e-9
+    assert w.serve_command(str(fabricated_run / "checkpoints")) == \
+        f"vllm serve {fabricated_run / 'checkpoints' / 'checkpoint_best'}"
+    assert w.warning["fix_config"]["hidden_states.data_parallel_size"] == 3
+    assert [s.name for s in w.stages()] == ["prepare", "server", "train"]
+    assert w.gpus[0].role == "server" and len(w.gpus[1].util_hist) == 20
+
+
+def test_log_tail_is_incremental(tmp_path):
+    w = RunWatcher(tmp_path)
+    assert w.read_log("trainer") == ""
+    log = tmp_path / "train.log"
+    log.write_text("a\nb\npartial")
+    assert w.read_log("trainer") == "a\nb\n"
+    with log.open("a") as fh:
+        fh.write(" line\nc\n")
+    assert w.read_log("trainer") == "partial line\nc\n"
+    assert w.read_log("trainer") == ""
+
+
+def test_line_chart_draws_axes_and_points():
+    chart = LineChart("loss")
+    chart.series = [("train", [(1, 4.0), (2, 3.0), (3, 1.0)], "cyan")]
+    lines = [t.plain for t in chart.render_lines_text(40, 10)]
+    assert "train" in lines[0]
+    assert lines[1].strip().startswith("4.15")  # top label = max + 5% padding
+    assert any(ch for line in lines[1:-2] for ch in line if 0x2800 < ord(ch) <= 0x28FF)
+    assert "└" in lines[-2] and lines[-1].strip().startswith("1") and lines[-1].endswith("3 step")
+    empty = LineChart("x")
+    assert "waiting for data" in empty.render_lines_text(30, 6)[1].plain
