@@ -126,13 +126,13 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
     """
     from rich.console import Console, Group
     from rich.live import Live
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.text import Text
 
     console = console or Console(soft_wrap=True)
     f = RunFollower(run_dir)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+                        console=console, transient=False)
     task_id = None
     live = Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
     last_plain = 0.0
@@ -150,7 +150,10 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
                 if task_id is None:
                     task_id = progress.add_task("train", total=total)
                 progress.update(task_id, completed=(f.last_train or {}).get("step", 0), total=total)
-            parts = [Text(f"{f.run_dir.name}  {f.state.get('status', '?')}   {f.stage_line()}", style="bold")]
+            started = f.state.get("started")
+            end = f.state.get("finished") or time.time()
+            elapsed = f"  {_hms(end - started)}" if isinstance(started, (int, float)) else ""
+            parts = [Text(f"{f.run_dir.name}  {f.state.get('status', '?')}{elapsed}   {f.stage_line()}", style="bold")]
             if task_id is not None:
                 parts.append(progress.get_renderable())
             if line:
@@ -176,6 +179,11 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
         if live is not None:
             live.stop()
     return f
+
+
+def _hms(seconds: float) -> str:
+    s = int(max(0, seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def _summary(f: RunFollower, console=None) -> None:
