@@ -1,0 +1,60 @@
+"""The run commands' argument handling and read-only views, through the real CLI entry point."""
+
+import json
+import os
+import time
+
+from speculators_core import config as cfgmod
+from speculators_core import rundir
+from speculators_core.supervisor import stop_run
+from speculators_tui.cli import main
+
+
+def test_run_refuses_an_invalid_config_before_creating_a_run(tmp_path, capsys):
+    cfg = cfgmod.RunConfig()
+    cfg.model.target = "builtin:tiny-qwen3"
+    cfg.hidden_states.gpus = [0]
+    cfg.training.gpus = [0]  # shared without allow_gpu_sharing: an error
+    cfg.run.dir = str(tmp_path / "runs")
+    cfgmod.save(cfg, tmp_path / "bad.toml")
+    assert main(["run", str(tmp_path / "bad.toml"), "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert "training.gpus" in err and "allow_gpu_sharing" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_status_attach_and_stop_of_a_finished_run(tmp_path, capsys):
+    cfg = cfgmod.RunConfig()
+    cfg.model.target = "builtin:tiny-qwen3"
+    cfg.hidden_states.engine, cfg.hidden_states.gpus, cfg.training.gpus = "hf", [], []
+    run_dir = rundir.create_run_dir(cfg, parent=str(tmp_path / "runs"))
+    st = rundir.read_state(run_dir)
+    st.update(status="completed", finished=time.time())
+    st["stages"]["train"].update(status="done", returncode=0)
+    rundir.write_state(run_dir, st)
+    with open(run_dir / "metrics.jsonl", "w") as fh:
+        fh.write(json.dumps({"type": "start", "total_steps": 10, "epochs": 1}) + "\n")
+        fh.write(json.dumps({"type": "train", "step": 10, "epoch": 0, "loss": 0.5, "step_time_s": 1.0,
+                             "data_wait_s": 0.25}) + "\n")
+        fh.write(json.dumps({"type": "checkpoint", "path": "/x/0", "best": True, "val_loss": 0.4}) + "\n")
+    rundir.append_event(run_dir, "warning", "training waited 25%", kind="bottleneck", fix="do X",
+                        fix_config={"training.mode": "hybrid"})
+    assert main(["status", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "status:  completed" in out and "step 10/10" in out and "waited 25%" in out
+    assert "best:    /x/0" in out and 'training.mode = "hybrid"' in out
+    assert main(["status", str(tmp_path / "runs")]) == 0
+    assert run_dir.name in capsys.readouterr().out
+    assert main(["attach", str(run_dir), "--headless"]) == 0  # finished: prints and returns
+    assert "completed" in capsys.readouterr().out
+    assert main(["stop", str(run_dir)]) == 0 and "was not running" in capsys.readouterr().out
+    assert stop_run(run_dir) is False
+    assert main(["status", str(tmp_path / "nothing")]) == 2
+
+
+def test_gpus_json_without_a_driver_is_clean(capsys):
+    assert main(["gpus", "tiny-cpu-demo", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    if not out["gpus"]:
+        assert out["error"].startswith("no GPU: ")
+        assert out["advice"]["server_gpus"] == [] and out["assignment_warnings"] == []
