@@ -37,7 +37,7 @@ def default_stop_run(run_dir: Path) -> None:
 
 
 class SpeculatorsApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).resolve().parent / "app.tcss"  # absolute: subclasses live elsewhere
     TITLE = "speculators-tui"
     COMMANDS = App.COMMANDS | {ActionsProvider}
     BINDINGS = [

@@ -27,13 +27,16 @@ ADVANCED = (
 )
 
 
-def mode_help() -> Text:
-    out = Text()
-    for i, (mode, text) in enumerate(MODE_HELP.items()):
-        if i:
-            out.append("\n")
-        out.append(f"{mode:>8}: ", style="bold").append(text, style="dim")
-    return out
+#: One line per mode for the drop-down; MODE_HELP (the engine's words) is shown for the chosen one.
+MODE_LINES = {
+    "online": "online: generate on demand, delete after use",
+    "hybrid": "hybrid: generate in epoch 1, cache, reuse",
+    "offline": "offline: generate all first, then train from the cache",
+}
+
+
+def mode_help(mode: str) -> Text:
+    return Text.assemble((f"{mode}: ", "bold"), (MODE_HELP.get(mode, ""), "dim"))
 
 
 class TrainingStep(WizardStep):
@@ -43,8 +46,8 @@ class TrainingStep(WizardStep):
         return dotted.startswith("training.") and not dotted.startswith(("training.gpus", "training.cpu_processes"))
 
     def compose_body(self) -> ComposeResult:
-        yield self.field("training.mode", "Mode")
-        yield Static(mode_help(), id="mode-help")
+        yield self.field("training.mode", "Mode", choice_labels=MODE_LINES)
+        yield Static(mode_help(self.cfg.training.mode), id="mode-help")
         yield self.field("training.draft_vocab_size", "Draft vocab size", "tokens the drafter predicts")
         yield self.field("training.epochs", "Epochs")
         yield self.field("training.lr", "Learning rate")
@@ -56,11 +59,16 @@ class TrainingStep(WizardStep):
             for dotted, label, hint in ADVANCED:
                 yield self.field(dotted, label, hint)
 
+    def config_changed(self, dotted: str) -> None:
+        if dotted == "training.mode":
+            self.query_one("#mode-help", Static).update(mode_help(self.cfg.training.mode))
+
     def summary(self) -> Text:
         t = self.cfg.training
-        return Text.assemble(("→ ", ""), (t.mode, "bold"), f": {MODE_HELP.get(t.mode, '?')}. ",
-                             f"{t.epochs} epoch(s), {t.ttt_steps} TTT steps, {t.num_layers} draft layer(s), "
-                             f"draft vocab {t.draft_vocab_size:,}; checkpoints in {t.checkpoint_dir}")
+        cache = f", cache in {self.cfg.hidden_states_cache}" if t.mode != "online" else ""
+        return Text.assemble("→ ", (t.mode, "bold"), f": {t.epochs} epoch(s) × {t.ttt_steps} TTT steps, "
+                             f"{t.num_layers} draft layer(s), draft vocab {t.draft_vocab_size:,}; "
+                             f"checkpoints in {t.checkpoint_dir}{cache}")
 
     def next_screen(self):
         from speculators_tui.screens.review import ReviewScreen

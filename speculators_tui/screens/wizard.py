@@ -65,7 +65,7 @@ class WizardStep(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(step_bar(self.STEP), id="step-bar")
-        with VerticalScroll(id="body"):
+        with VerticalScroll(id="body", can_focus=False):
             yield from self.compose_body()
             yield Static("", id="problems")
         yield Static("", id="summary")
@@ -75,8 +75,9 @@ class WizardStep(Screen):
             yield Button("Next ›", id="next", variant="primary", compact=True)
         yield Footer()
 
-    def field(self, dotted: str, label: str, hint: str = "", placeholder: str = "") -> FieldInput:
-        return FieldInput(dotted, label, fields.get_value(self.cfg, dotted), hint, placeholder)
+    def field(self, dotted: str, label: str, hint: str = "", placeholder: str = "",
+              choice_labels: Optional[dict[str, str]] = None) -> FieldInput:
+        return FieldInput(dotted, label, fields.get_value(self.cfg, dotted), hint, placeholder, choice_labels)
 
     def on_mount(self) -> None:
         self.sub_title = f"step {self.STEP + 1} of {len(STEPS)}: {STEPS[self.STEP]}"

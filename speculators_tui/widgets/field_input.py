@@ -25,10 +25,9 @@ class FieldInput(Vertical):
     FieldInput .field-label { width: 22; padding: 0 1 0 0; text-align: right; color: $text-muted; }
     FieldInput Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
     FieldInput Input:focus { background: $primary 30%; }
-    FieldInput Select { width: 1fr; height: 1; }
-    FieldInput Select > SelectCurrent { border: none; height: 1; padding: 0 1; background: $boost; }
+    FieldInput Select { width: 1fr; height: auto; }
+    FieldInput Select > SelectCurrent { background: $boost; }
     FieldInput Select:focus > SelectCurrent { background: $primary 30%; }
-    FieldInput Select > SelectOverlay { width: 1fr; }
     FieldInput Switch { width: auto; height: 1; border: none; padding: 0; }
     FieldInput .field-hint { width: 1fr; padding: 0 0 0 1; color: $text-muted; }
     FieldInput .field-error { height: auto; padding: 0 0 0 22; color: $error; display: none; }
@@ -45,7 +44,8 @@ class FieldInput(Vertical):
             self.value = value
             self.error = error
 
-    def __init__(self, dotted: str, label: str, value: Any, hint: str = "", placeholder: str = "") -> None:
+    def __init__(self, dotted: str, label: str, value: Any, hint: str = "", placeholder: str = "",
+                 choice_labels: Optional[dict[str, str]] = None) -> None:
         super().__init__(id=field_id(dotted))
         self.dotted = dotted
         self.label = label
@@ -54,6 +54,7 @@ class FieldInput(Vertical):
         self.placeholder = placeholder
         self.parse_error: Optional[str] = None
         self._choices = fields.choices(dotted)
+        self._choice_labels = choice_labels or {}
         self._is_bool = fields.field_type(dotted) is bool
 
     def compose(self) -> ComposeResult:
@@ -63,7 +64,8 @@ class FieldInput(Vertical):
                 yield Switch(value=bool(self.value))
                 yield Static(self.hint, classes="field-hint")
             elif self._choices:
-                yield Select([(c, c) for c in self._choices], value=self.value, allow_blank=False)
+                yield Select([(self._choice_labels.get(c, c), c) for c in self._choices], value=self.value,
+                             allow_blank=False, compact=True)
             else:
                 yield Input(fields.format_value(self.value), placeholder=self.placeholder or self.hint,
                             tooltip=self.hint or None)

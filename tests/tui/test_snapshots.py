@@ -1,0 +1,67 @@
+"""Snapshots (pytest-textual-snapshot, Textual pinned) of the start screen, each wizard step, the
+review screen and the dashboard of a recorded run. Update with `pytest tests/tui --snapshot-update`
+after looking at the new SVGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from speculators_tui.app import SpeculatorsApp
+from tui_fakes import four_gpus, no_gpus, write_run_dir
+
+from .conftest import RECORDED
+
+PRESET = "qwen3-8b-sharegpt-hybrid-5k"  # a target that is not in the (empty) hub cache: same on every machine
+
+
+def wizard_app(step: int, probe=four_gpus) -> SpeculatorsApp:
+    from speculators_core.presets import find_preset
+
+    class WizardApp(SpeculatorsApp):
+        def on_mount(self) -> None:
+            super().on_mount()
+            self.open_wizard(find_preset(PRESET).load(), f"{PRESET}.toml", step=step)
+
+    return WizardApp(gpu_probe=probe, runs_dirs=[])
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_start_screen(snap_compare, user_config, offline_env):
+    assert snap_compare(SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[]), run_before=settle)
+
+
+@pytest.mark.parametrize("step", [0, 1, 2, 3], ids=["model", "gpus", "training", "review"])
+def test_wizard_step(snap_compare, user_config, offline_env, step):
+    assert snap_compare(wizard_app(step), run_before=settle, terminal_size=(80, 24))
+
+
+def test_gpus_step_without_gpu(snap_compare, user_config, offline_env):
+    assert snap_compare(wizard_app(1, probe=no_gpus), run_before=settle)
+
+
+def test_review_wide(snap_compare, user_config, offline_env):
+    assert snap_compare(wizard_app(3), run_before=settle, terminal_size=(140, 40))
+
+
+def _recorded(tmp_path: Path) -> Path:
+    if (RECORDED / "state.json").exists():
+        return RECORDED
+    return write_run_dir(tmp_path / "recorded")
+
+
+def test_dashboard_recorded_run(snap_compare, user_config, offline_env, tmp_path):
+    app = SpeculatorsApp(run_dir=_recorded(tmp_path), gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=settle)
+
+
+def test_dashboard_large_terminal(snap_compare, user_config, offline_env, tmp_path):
+    app = SpeculatorsApp(run_dir=_recorded(tmp_path), gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=settle, terminal_size=(160, 48))
