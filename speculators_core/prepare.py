@@ -121,9 +121,10 @@ def _options(obj: PrepareOptions | argparse.Namespace | Sequence[str]) -> Prepar
 
 
 def _inputs(opts: PrepareOptions, model_path: str, data: list[str]) -> dict[str, Any]:
-    from speculators_core.data.manifest import describe_inputs
+    from speculators_core.data.manifest import describe_inputs, known_files, read_manifest
 
-    return describe_inputs(model_path, data, opts.fingerprinted())
+    known = known_files(read_manifest(opts.output))
+    return describe_inputs(model_path, data, opts.fingerprinted(), known)
 
 
 def is_prepared(args_or_options: PrepareOptions | argparse.Namespace | Sequence[str]) -> bool:

@@ -60,20 +60,44 @@ def tokenizer_fingerprint(model: str) -> dict[str, str] | None:
     return files or None
 
 
-def data_fingerprint(specs: Sequence[str]) -> list[dict[str, Any]]:
+def _file_record(path: str, known: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    st = Path(path).stat()
+    old = known.get(path)
+    if old and old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns and old.get("sha256"):
+        sha = old["sha256"]  # unchanged since it was hashed (same size and mtime): skip re-reading it
+    else:
+        sha = file_sha256(path)
+    return {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+
+
+def data_fingerprint(specs: Sequence[str], known: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Per `--data` value: its files with size and content hash, or the HF dataset id and split.
+
+    `known`: file records of a previous manifest, by path; a file whose size and mtime are unchanged
+    keeps its recorded hash (so `is_prepared` on a large corpus does not re-read it).
+    """
+    known = known or {}
     out: list[dict[str, Any]] = []
     for spec in specs:
         target = expand_spec(spec)
         if isinstance(target, tuple):
             out.append({"spec": spec, "hf_dataset": target[0], "split": target[1]})
         else:
-            out.append({"spec": spec, "files": [
-                {"path": f, "size": Path(f).stat().st_size, "sha256": file_sha256(f)} for f in target
-            ]})
+            out.append({"spec": spec, "files": [_file_record(f, known) for f in target]})
     return out
 
 
-def describe_inputs(model: str, data: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
+def known_files(manifest: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    known: dict[str, dict[str, Any]] = {}
+    for entry in ((manifest or {}).get("inputs") or {}).get("data") or []:
+        for rec in entry.get("files") or []:
+            if isinstance(rec, dict) and "path" in rec:
+                known[rec["path"]] = rec
+    return known
+
+
+def describe_inputs(model: str, data: Sequence[str], options: dict[str, Any],
+                    known: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     tok = tokenizer_fingerprint(model)
     if tok is None:
         raise PrepareError(
@@ -82,14 +106,14 @@ def describe_inputs(model: str, data: Sequence[str], options: dict[str, Any]) ->
             f"`huggingface-cli download {model}` (this machine may be offline)"
         )
     return {"format": FORMAT_VERSION, "model": model, "tokenizer": tok,
-            "data": data_fingerprint(data), "options": dict(sorted(options.items()))}
+            "data": data_fingerprint(data, known), "options": dict(sorted(options.items()))}
 
 
 def fingerprint(inputs: dict[str, Any]) -> str:
     """Hash over contents only: paths and spellings of the same files do not matter."""
     def strip(obj):
         if isinstance(obj, dict):
-            return {k: strip(v) for k, v in obj.items() if k not in ("path", "spec", "model")}
+            return {k: strip(v) for k, v in obj.items() if k not in ("path", "spec", "model", "mtime_ns")}
         if isinstance(obj, list):
             return [strip(v) for v in obj]
         return obj

@@ -27,20 +27,29 @@ def backend(tokenizer: Any):
     return be
 
 
-def _first_token(enc, a: int, b: int) -> int | None:
-    for c in range(a, b):
-        t = enc.char_to_token(c)
-        if t is not None:
-            return t
-    return None
+def _first_ending_after(enc, n: int, pos: int) -> int:
+    """Index of the first token whose char range ends after `pos` (n if none); offsets are
+    non-decreasing, so a binary search with O(1) `token_to_chars` lookups finds it."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if enc.token_to_chars(mid)[1] > pos:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
-def _last_token(enc, a: int, b: int) -> int | None:
-    for c in range(b - 1, a - 1, -1):
-        t = enc.char_to_token(c)
-        if t is not None:
-            return t
-    return None
+def _first_starting_at(enc, n: int, pos: int) -> int:
+    """Index of the first token whose char range starts at or after `pos` (n if none)."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if enc.token_to_chars(mid)[0] >= pos:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def encode_with_masks(
@@ -52,12 +61,10 @@ def encode_with_masks(
     for enc, row_spans in zip(encodings, spans):
         ids = np.asarray(enc.ids, dtype=np.int64)
         mask = np.zeros(len(ids), dtype=np.int8)
+        n = len(ids)
         for a, b in row_spans:
-            t0 = _first_token(enc, a, b)
-            if t0 is None:
-                continue
-            t1 = _last_token(enc, a, b)
-            mask[t0 : t1 + 1] = 1
+            # tokens overlapping [a, b): from the first ending after a to the last starting before b
+            mask[_first_ending_after(enc, n, a) : _first_starting_at(enc, n, b)] = 1
         out.append((ids, mask))
     return out
 

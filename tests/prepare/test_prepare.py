@@ -4,6 +4,7 @@ skip/resume, and the errors that name the file and line."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -141,6 +142,19 @@ def test_several_sources_json_array_and_directory(style_tokenizer, write_jsonl, 
     single = write_jsonl([GOOD[0]], "single.jsonl")
     s = run(style_tokenizer("deepseek"), [folder, single], tmp_path / "out")
     assert s.rows_total == 5 and s.rows_kept == 5
+
+
+def test_is_prepared_does_not_reread_unchanged_data(style_tokenizer, write_jsonl, tmp_path, monkeypatch):
+    from speculators_core.data import manifest
+
+    data = write_jsonl(GOOD)
+    opts = PrepareOptions(model=str(style_tokenizer("chatml")), data=[str(data)], output=str(tmp_path / "out"))
+    prepare_dataset(opts)
+    real, hashed = manifest.file_sha256, []
+    monkeypatch.setattr(manifest, "file_sha256", lambda p: hashed.append(str(p)) or real(p))
+    assert is_prepared(opts) and str(data) not in hashed
+    os.utime(data, ns=(1, 1))  # touched: hashed again, same content -> still prepared
+    assert is_prepared(opts) and str(data) in hashed
 
 
 def test_skip_resume_and_overwrite(style_tokenizer, write_jsonl, tmp_path):
