@@ -144,6 +144,10 @@ class Metrics:
         self.failed = 0
 
 
+#: A batch's padded size may exceed its real tokens by at most this factor.
+MAX_PADDING = 1.15
+
+
 class ForwardWorker:
     """One thread: takes queued jobs, batches them up to max_batch_tokens (padded), runs the forward,
     hands each sample's tensors to the writer pool, and wakes the HTTP handlers."""
@@ -174,16 +178,18 @@ class ForwardWorker:
                 self.cond.wait(0.5)
             if self.stopping:
                 return []
-            # Shortest first keeps padding low; admit while the padded batch fits the token budget.
+            # Shortest first; admit while the padded batch fits the token budget and padding stays a
+            # small share (masked attention over padding costs more than it saves, notably on CPU).
             jobs = sorted(self.queue, key=lambda j: len(j.ids))
             batch: list[Job] = []
-            width = 0
+            width = real = 0
             for j in jobs:
                 w = max(width, len(j.ids))
-                if batch and w * (len(batch) + 1) > self.max_batch_tokens:
+                padded = w * (len(batch) + 1)
+                if batch and (padded > self.max_batch_tokens or padded > MAX_PADDING * (real + len(j.ids))):
                     break
                 batch.append(j)
-                width = w
+                width, real = w, real + len(j.ids)
             for j in batch:
                 self.queue.remove(j)
             with self.metrics.lock:

@@ -153,7 +153,7 @@ def hf_hidden_states_server(tiny_target, tmp_path_factory) -> HiddenStatesServer
     argv = [sys.executable, "-m", "speculators_core.hf_server", str(tiny_target), "--port", str(port),
             "--hidden-states-path", str(storage), "--target-layer-ids", *map(str, layer_ids),
             "--max-model-len", "512"]
-    proc = start_server(argv, log, env={"OMP_NUM_THREADS": "2"})
+    proc = start_server(argv, log, env={"OMP_NUM_THREADS": "1"})
     try:
         wait_health(f"http://127.0.0.1:{port}/health", proc, timeout=120, log=log)
         yield HiddenStatesServer("hf", f"http://127.0.0.1:{port}/v1", storage, Path(tiny_target), layer_ids, 512,
