@@ -423,7 +423,7 @@ class Supervisor:
         in_main = threading.current_thread() is threading.main_thread()
         old = {}
         if in_main:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: the terminal closed
                 old[sig] = signal.signal(sig, self._on_signal)
         try:
             try:
