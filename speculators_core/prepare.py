@@ -238,8 +238,11 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
     bar = _progress(n, progress)
     workers = min(opts.num_workers, len(chunks))
     pool = None
+    saved_env = os.environ.get("TOKENIZERS_PARALLELISM")
     try:
         if workers > 1:
+            # Parallelism comes from the processes; the Rust thread pool must not be forked in use.
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             pool = multiprocessing.get_context(method).Pool(workers, initializer=init_worker, initargs=(processor,))
             results = pool.imap(run_chunk, chunks)
@@ -271,6 +274,10 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
         if pool is not None:
             pool.terminate()
             pool.join()
+            if saved_env is None:
+                os.environ.pop("TOKENIZERS_PARALLELISM", None)
+            else:
+                os.environ["TOKENIZERS_PARALLELISM"] = saved_env
 
     summary.rows_kept = len(ids_out)
     summary.dropped = dict(sorted(dropped.items()))

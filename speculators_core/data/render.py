@@ -13,8 +13,11 @@ mask). Most real templates (ChatML/Qwen, Llama-3, DeepSeek) do not, so the spans
    transformed by the template (stripped, reasoning split off); the variant that is followed by the
    next glue is the one rendered. This anchors each content at its own turn, so an assistant reply
    that also occurs in the prompt or in a role header cannot be matched in the wrong place.
-3. If a template branches on content (the glue differs), fall back to an in-order search of each
-   message's content after the previous one.
+3. If a template branches on content (the glue differs), or a turn carries reasoning (a
+   `reasoning_content` field or a ``<think>...</think>`` block, which templates move around or
+   drop), fall back to an in-order search of each message's content after the previous one. The
+   reasoning, where the template renders it, is trained on like the answer (the target generates
+   it); the template's own injected empty think blocks are not.
 """
 
 from __future__ import annotations
@@ -127,7 +130,9 @@ class ChatRenderer:
         return end
 
     def _locate(self, messages: list[dict], text: str) -> list[tuple[int, int]]:
-        spans = self._locate_by_skeleton(messages, text)
+        spans = None
+        if not any(_reasoning(m) for m in messages if m["role"] == "assistant"):
+            spans = self._locate_by_skeleton(messages, text)
         if spans is None:
             spans = self._locate_by_search(messages, text)
         return spans
@@ -173,19 +178,49 @@ class ChatRenderer:
         spans: list[tuple[int, int]] = []
         cursor = 0
         for m in messages:
-            best: tuple[int, int] | None = None
-            for variant in content_variants(m["content"]):
-                if not variant:
-                    continue
-                k = text.find(variant, cursor)
-                if k >= 0 and (best is None or k < best[0] or (k == best[0] and len(variant) > best[1] - best[0])):
-                    best = (k, k + len(variant))
-            if best is None:
-                continue
+            found = _find_first(text, content_variants(m["content"]), cursor)
             if m["role"] == "assistant":
-                spans.append(best)
-            cursor = best[1]
+                reasoning = _reasoning(m)
+                in_content = "</think>" in m["content"] and not isinstance(m.get("reasoning_content"), str)
+                if reasoning and not (in_content and found is not None and text[found[0]:found[1]] == m["content"]):
+                    # reasoning rendered apart from the answer (a think block): both are trained on
+                    r = _find_first(text, [reasoning], cursor)
+                    if r is not None:
+                        spans.append(r)
+                        cursor = r[1]
+                    found = _find_first(text, content_variants(_answer(m["content"])), cursor)
+                if found is not None:
+                    spans.append(found)
+            if found is not None:
+                cursor = found[1]
         return spans
+
+
+def _reasoning(message: dict) -> str:
+    """The reasoning of an assistant message: `reasoning_content`, or a <think> block in the content."""
+    rc = message.get("reasoning_content")
+    if isinstance(rc, str) and rc.strip():
+        return rc.strip()
+    content = message["content"]
+    if "</think>" in content:
+        return content.split("</think>")[0].split("<think>")[-1].strip()
+    return ""
+
+
+def _answer(content: str) -> str:
+    return content.split("</think>")[-1] if "</think>" in content else content
+
+
+def _find_first(text: str, variants: list[str], cursor: int) -> tuple[int, int] | None:
+    """The earliest occurrence at or after `cursor` of any non-empty variant (longest on ties)."""
+    best: tuple[int, int] | None = None
+    for variant in variants:
+        if not variant:
+            continue
+        k = text.find(variant, cursor)
+        if k >= 0 and (best is None or k < best[0] or (k == best[0] and len(variant) > best[1] - best[0])):
+            best = (k, k + len(variant))
+    return best
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

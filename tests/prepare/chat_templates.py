@@ -43,13 +43,14 @@ GENERATION = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
-# Qwen3-like: injects an empty think block into every assistant turn, splits reasoning off the
-# content when it carries one, strips the leading newlines of the content.
+# Qwen3-like: injects an empty think block into every assistant turn, renders `reasoning_content`
+# or reasoning split off the content in it, strips the leading newlines of the content.
 QWEN3 = (
     "{%- for message in messages -%}"
     "{%- if message.role == 'assistant' -%}"
     "{%- set content = message.content -%}"
-    "{%- if '</think>' in content -%}"
+    "{%- if message.reasoning_content is string -%}{%- set reasoning = message.reasoning_content -%}"
+    "{%- elif '</think>' in content -%}"
     "{%- set reasoning = content.split('</think>')[0].split('<think>')[-1].strip('\\n') -%}"
     "{%- set content = content.split('</think>')[-1].lstrip('\\n') -%}"
     "{%- else -%}{%- set reasoning = '' -%}{%- endif -%}"

@@ -119,13 +119,30 @@ def test_reply_that_repeats_prompt_text_is_anchored_to_its_own_turn(style_tokeni
 
 
 def test_content_dependent_template_falls_back_to_ordered_search(style_tokenizer):
-    """The Qwen3 template branches on '</think>' in the content, so the sentinel skeleton differs
-    from the real rendering; the in-order search must still find each reply after its prompt."""
+    """The Qwen3 template branches on '</think>' in the content (reformats the reasoning), so the
+    skeleton differs from the real rendering; the in-order search finds the reasoning and the
+    answer of the reply after its prompt (the prompt is the same text as the answer here)."""
     tok = _tok(style_tokenizer, "qwen3")
     messages = [
         {"role": "user", "content": "Paris."},
         {"role": "assistant", "content": "<think>x</think>Paris."},
     ]
     text, spans, ids, mask = render_mask(tok, messages)
+    assert text.endswith("<|im_start|>assistant\n<think>\nx\n</think>\n\nParis.<|im_end|>\n")
+    x = text.index("<think>\nx") + len("<think>\n")
     start = text.index("</think>\n\n") + len("</think>\n\n")
-    assert spans == [(start, start + len("Paris.<|im_end|>"))]
+    assert spans == [(x, x + 1), (start, start + len("Paris.<|im_end|>"))]
+    assert masked_runs(tok, ids, mask) == ["x", "Paris.<|im_end|>"]
+
+
+def test_reasoning_content_field_is_trained_on(style_tokenizer):
+    tok = _tok(style_tokenizer, "qwen3")
+    messages = [
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris.", "reasoning_content": "Recall the capital."},
+        {"role": "user", "content": "Thanks!"},
+        {"role": "assistant", "content": "You're welcome."},
+    ]
+    text, _spans, ids, mask = render_mask(tok, messages)
+    assert "<think>\nRecall the capital.\n</think>\n\nParis." in text
+    assert masked_runs(tok, ids, mask) == ["Recall the capital.", "Paris.<|im_end|>", "You're welcome.<|im_end|>"]

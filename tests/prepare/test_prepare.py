@@ -193,6 +193,9 @@ def test_bad_rows_name_file_and_line(style_tokenizer, write_jsonl, tmp_path, lin
     data = write_jsonl([GOOD[0], line, GOOD[1]])
     with pytest.raises(PrepareError, match=message):
         run(style_tokenizer("chatml"), [data], tmp_path / "out")
+    many = write_jsonl([GOOD[0]] * 70 + [line] + [GOOD[1]] * 70, "many.jsonl")
+    with pytest.raises(PrepareError, match=message.replace("data.jsonl:2", "many.jsonl:71")):
+        run(style_tokenizer("chatml"), [many], tmp_path / "out", num_workers=2)  # raised in a worker
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
