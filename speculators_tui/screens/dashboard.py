@@ -105,9 +105,8 @@ class DashboardScreen(Screen):
         self._schedule(0)
 
     def on_resize(self) -> None:
-        wide, tall = self.size.width >= 150, self.size.height >= 40
-        self.query_one("#charts").set_class(wide, "wide")
-        self.query_one("#metrics-gpus").display = tall
+        # Tall terminals show the GPU rows under the charts too (80x24 keeps them on their own tab).
+        self.query_one("#metrics-gpus").display = self.size.height >= 40
 
     # -- polling -----------------------------------------------------------------------------------
     def _schedule(self, delay: float) -> None:

@@ -38,7 +38,6 @@ def keys_table() -> Table:
                        ("Review", ReviewScreen), ("Dashboard", DashboardScreen)):
         own = cls.__dict__.get("BINDINGS", [])
         sections.append((title, [(_key(b), b.description) for b in own if isinstance(b, Binding)]))
-    sections[-1][1].append(("1-4", "metrics / GPUs / logs / checkpoints tabs"))
     for title, rows in sections:
         table.add_row(Text(title, style="bold underline"), "")
         for key, desc in rows:
