@@ -142,6 +142,7 @@ class Metrics:
         self.generation_tokens = 0
         self.success = 0
         self.failed = 0
+        self.busy_s = 0.0  # forward worker time spent on batches
 
 
 #: A batch's padded size may exceed its real tokens by at most this factor.
@@ -202,6 +203,7 @@ class ForwardWorker:
             batch = self._take_batch()
             if not batch:
                 return
+            t0 = time.monotonic()
             try:
                 results = self.engine.forward([j.ids for j in batch])
             except Exception as e:  # noqa: BLE001 - reported to every request of the batch
@@ -218,6 +220,8 @@ class ForwardWorker:
                 with self.metrics.lock:
                     self.metrics.running -= 1
                 job.done.set()
+            with self.metrics.lock:
+                self.metrics.busy_s += time.monotonic() - t0
 
     def stop(self) -> None:
         with self.cond:
@@ -392,6 +396,7 @@ def render_metrics(m: Metrics, model_name: str) -> str:
             ("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", m.generation_tokens),
             ("vllm:request_success_total", "counter", "Count of successfully processed requests.", m.success),
             ("speculators:request_failed_total", "counter", "Count of failed requests.", m.failed),
+            ("speculators:busy_seconds_total", "counter", "Seconds the forward worker spent on batches.", m.busy_s),
         ]
     out = []
     for name, kind, help_text, value in rows:
