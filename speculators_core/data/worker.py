@@ -37,6 +37,7 @@ class ChunkProcessor:
         self.table = table
         self.tokenizer = tokenizer
         self.backend = backend(tokenizer)
+        self.vocab_size = len(tokenizer)
         self.renderer: ChatRenderer | None = None
         self._chat_template = chat_template
         self.seq_length = seq_length
@@ -60,7 +61,13 @@ class ChunkProcessor:
                 res.drops.append((pos, row))
                 continue
             if isinstance(row, conv.Tokens):
-                direct[pos] = (np.asarray(row.input_ids, dtype=np.int64), np.asarray(row.loss_mask, dtype=np.int8))
+                ids = np.asarray(row.input_ids, dtype=np.int64)
+                if len(ids) and int(ids.max()) >= self.vocab_size:
+                    raise PrepareError(
+                        f"{origin}: token id {int(ids.max())} is outside the tokenizer's vocabulary "
+                        f"({self.vocab_size} ids); these rows were tokenised for another model"
+                    )
+                direct[pos] = (ids, np.asarray(row.loss_mask, dtype=np.int8))
                 continue
             try:
                 text, row_spans = self._renderer().render(row.messages)

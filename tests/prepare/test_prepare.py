@@ -188,6 +188,7 @@ def test_skip_resume_and_overwrite(style_tokenizer, write_jsonl, tmp_path):
     ('{"text": "hello"}', r"data.jsonl:2: unknown schema \(keys: text\)"),
     ('{"messages": [{"role": "robot", "content": "hi"}]}', r"data.jsonl:2: turn 0: unknown role 'robot'"),
     ('{"input_ids": [1, 2], "loss_mask": [1]}', r"data.jsonl:2: 'input_ids' has 2 entries but 'loss_mask' has 1"),
+    ('{"input_ids": [1, 99999], "loss_mask": [0, 1]}', r"data.jsonl:2: token id 99999 is outside the tokenizer's vocabulary"),
 ])
 def test_bad_rows_name_file_and_line(style_tokenizer, write_jsonl, tmp_path, line, message):
     data = write_jsonl([GOOD[0], line, GOOD[1]])
