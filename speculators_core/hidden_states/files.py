@@ -96,11 +96,12 @@ async def wait_for_file(path: Path, timeout: float, poll: float = 0.002, max_pol
     """Wait until the writer has finished `path` (the `.lock` protocol), or raise HiddenStatesError.
 
     With a lock file: poll a non-blocking shared flock (cancellable, no thread parked in the kernel).
-    Without one: the writer does not lock; wait for the file to appear.
+    Without one: the writer does not lock; wait for the file to appear and its size to stop changing.
     """
     lock = lock_path(path)
     deadline = time.monotonic() + timeout
     delay = poll
+    last_size = -1
     while True:
         state = _try_shared_lock(lock)
         if state is True:
@@ -110,8 +111,14 @@ async def wait_for_file(path: Path, timeout: float, poll: float = 0.002, max_pol
                 f"{path}: the server released the lock but wrote no file (the request was aborted or the "
                 f"write failed; see the server log)"
             )
-        if state is None and path.exists():
-            return
+        if state is None:
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                size = -1
+            if size > 0 and size == last_size:
+                return
+            last_size = size
         if time.monotonic() > deadline:
             what = "lock still held by the writer" if state is False else "file not written"
             raise HiddenStatesError(f"{path}: {what} after {timeout:.0f} s (raise --request-timeout?)")
