@@ -244,3 +244,18 @@ def test_hf_sources_use_datasets_load_dataset(style_tokenizer, write_jsonl, tmp_
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     with pytest.raises(PrepareError, match=r"--data ultrachat: cannot load the HF dataset HuggingFaceH4/ultrachat_200k \(split train_sft\).*Fix"):
         run(style_tokenizer("chatml"), ["ultrachat"], tmp_path / "out2")
+
+
+def test_is_prepared_is_cheap(style_tokenizer, write_jsonl, tmp_path):
+    """The supervisor/TUI may call is_prepared on their start path: no torch/transformers/datasets."""
+    import subprocess
+    import sys
+
+    data = write_jsonl(GOOD)
+    argv = ["--model", str(style_tokenizer("chatml")), "--data", str(data), "--output", str(tmp_path / "out")]
+    prepare_dataset(PrepareOptions(model=argv[1], data=[argv[3]], output=argv[5]))
+    code = ("import sys; from speculators_core.prepare import is_prepared; ok = is_prepared(sys.argv[1:]); "
+            "heavy = sorted(m for m in ('torch', 'transformers', 'datasets', 'numpy') if m in sys.modules); "
+            "print(ok, heavy)")
+    p = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert p.stdout.strip() == "True []", p.stderr
