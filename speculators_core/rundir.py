@@ -96,7 +96,7 @@ def create_run_dir(cfg: cfgmod.RunConfig, source: Optional[str] = None, parent: 
     run_dir = _unique_dir(parent_dir, resolved.run.name)
     text = cfgmod.dumps(resolved, include_defaults=True)
     header = "# Resolved configuration of this run" + (f" (from {source})" if source else "") + ".\n"
-    atomic_write_text(run_dir / RUN_TOML, header + text)
+    atomic_write_text(run_dir / RUN_TOML, header + text).chmod(0o644)  # mkstemp makes 0600
     target, _ = try_load_target(resolved.model.target)
     env = recorded_environ(environ)
     stages = build_stages(resolved, target, run_dir=str(run_dir), environ=env)
@@ -140,7 +140,7 @@ def read_state(run_dir) -> dict:
 
 def write_state(run_dir, state: dict) -> None:
     state["updated"] = time.time()
-    atomic_write_json(Path(run_dir) / STATE, state)
+    atomic_write_json(Path(run_dir) / STATE, state).chmod(0o644)  # readable like the logs (mkstemp makes 0600)
 
 
 def append_event(run_dir, event: str, message: str = "", **fields: Any) -> dict:

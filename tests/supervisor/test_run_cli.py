@@ -58,3 +58,21 @@ def test_gpus_json_without_a_driver_is_clean(capsys):
     if not out["gpus"]:
         assert out["error"].startswith("no GPU: ")
         assert out["advice"]["server_gpus"] == [] and out["assignment_warnings"] == []
+
+
+def test_recorded_demo_run_reads_back(capsys):
+    """The recorded run the dashboard tests use is a complete, readable run directory."""
+    from pathlib import Path
+
+    from speculators_core.fsutil import read_jsonl
+
+    rec = Path(__file__).resolve().parent.parent / "data" / "recorded_run"
+    metrics = read_jsonl(rec / "metrics.jsonl")[0]
+    assert metrics[0]["type"] == "start" and metrics[-1] == {**metrics[-1], "type": "end", "status": "completed"}
+    assert [r["step"] for r in metrics if r["type"] == "train"] == list(range(1, metrics[0]["total_steps"] + 1))
+    events = [e["event"] for e in read_jsonl(rec / "events.jsonl")[0]]
+    assert events[0] == "run_started" and events[-1] == "run_finished" and "warning" in events
+    assert cfgmod.load(rec / "run.toml").model.target == "builtin:tiny-qwen3"
+    assert main(["status", str(rec)]) == 0
+    out = capsys.readouterr().out
+    assert "status:  completed" in out and "step 126/126" in out
