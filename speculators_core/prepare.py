@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -308,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = prepare_parser().parse_args(argv)
     opts = PrepareOptions.from_args(args)
+    # SIGTERM (the supervisor stopping the run) unwinds like Ctrl-C: workers stopped, temp dir removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if os.environ.get("OMP_NUM_THREADS") is None:
         os.environ["OMP_NUM_THREADS"] = "1"
     try:

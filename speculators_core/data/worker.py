@@ -113,6 +113,9 @@ _PROCESSOR: ChunkProcessor | None = None
 def init_worker(processor: ChunkProcessor) -> None:
     """Pool initializer (fork: the processor, its tokenizer and row table are inherited, not pickled)."""
     global _PROCESSOR
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's SIGTERM handler is not for workers
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker process
     _PROCESSOR = processor
 

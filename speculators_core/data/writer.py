@@ -5,6 +5,7 @@ temporary sibling directory and renamed into place (a crash never leaves a half-
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -62,7 +63,8 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
 
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    remove_stale_temps(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         _save_quietly(build_dataset(input_ids, loss_masks), tmp)
         torch.save(token_freq(input_ids, loss_masks), tmp / "token_freq.pt")
@@ -85,3 +87,23 @@ def _save_quietly(ds, path: Path) -> None:
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
+
+
+def remove_stale_temps(out: Path) -> list[Path]:
+    """Remove temp directories of earlier writers of `out` that were killed (their pid is gone)."""
+    removed = []
+    prefix = f".{out.name}.tmp-"
+    for p in out.parent.glob(prefix + "*"):
+        pid_text = p.name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit() or not p.is_dir():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # a live writer
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed

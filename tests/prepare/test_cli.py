@@ -54,3 +54,41 @@ def test_demo_prepared_fixture(demo_prepared):
     assert len(ds) > 100 and max(ds["seq_len"]) <= 1024
     freq = torch.load(demo_prepared / "token_freq.pt")
     assert sum(freq.values()) == sum(sum(m) for m in ds["loss_mask"])
+
+
+def test_cli_sigterm_stops_workers_and_leaves_no_output(tiny_target, tmp_path):
+    import json
+    import signal
+    import time
+
+    rows = [{"messages": [{"role": "user", "content": f"Question {i}: what is {i} squared?"},
+                          {"role": "assistant", "content": f"{i} squared is {i * i}. " * 20}]} for i in range(40000)]
+    data = tmp_path / "big.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "speculators_core.prepare", "--model", str(tiny_target), "--data", str(data),
+         "--output", str(out), "--num-preprocessing-workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        seen = ""
+        while "prepare:" not in seen and time.monotonic() < deadline:  # the progress bar: processing began
+            seen += proc.stderr.read(1)
+        assert "prepare:" in seen
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM
+        time.sleep(0.5)
+        try:
+            os.killpg(proc.pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        assert not alive, "worker processes survived the parent"
+        assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

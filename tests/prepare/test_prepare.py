@@ -47,7 +47,11 @@ def test_output_format_and_token_freq(style_tokenizer, write_jsonl, tmp_path):
     import torch
 
     tok = style_tokenizer("chatml")
+    stale, live = tmp_path / ".out.tmp-999999999-abc", tmp_path / f".out.tmp-{os.getpid()}-xyz"
+    stale.mkdir(), live.mkdir()  # a killed writer's leftovers, and a running writer's
     s = run(tok, [write_jsonl(GOOD)], tmp_path / "out")
+    assert not stale.exists() and live.exists()
+    live.rmdir()
     ds = load(tmp_path / "out")
     assert ds.column_names == ["input_ids", "loss_mask", "seq_len"]
     assert len(ds) == s.rows_kept == 4 and s.rows_in == 4 and s.dropped == {}
