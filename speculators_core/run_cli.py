@@ -324,7 +324,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         rc = s.get("returncode")
         extra = f" pid {s.get('pid')}" if s.get("status") == "running" else (f" exit {rc}" if rc is not None else "")
         restarts = f", {s['restarts']} restart(s)" if s.get("restarts") else ""
-        print(f"  {STATUS_ICON.get(s.get('status'), '?')} {name:<9} {s.get('status', '?')}{extra}{restarts}")
+        t0, t1 = s.get("started"), s.get("finished") or (time.time() if s.get("status") == "running" else None)
+        took = f" [{_hms(t1 - t0)}]" if isinstance(t0, (int, float)) and isinstance(t1, (int, float)) else ""
+        print(f"  {STATUS_ICON.get(s.get('status'), '?')} {name:<9} {s.get('status', '?')}{extra}{restarts}{took}")
     if f.last_train is not None:
         print(f"train:   {f.train_line()}")
     if f.best is not None:
@@ -332,7 +334,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     events, _ = read_jsonl(path / rundir.EVENTS)
     warnings = [e for e in events if e.get("event") in ("warning", "stage_failed", "run_failed")]
     if warnings:
-        print("last:    " + format_event(warnings[-1]).replace("\n", "\n         "))
+        print("last:    " + format_event(warnings[-1]))
     return 0
 
 
