@@ -168,7 +168,8 @@ def analyze(train_records: list[dict], server_metrics: Optional[dict], cfg: RunC
         return Finding("bottleneck", f"{head}; {why}: {fix}", fix[0].upper() + fix[1:], fix_config,
                        "warning", frac, n)
 
-    if frac < LOW_WAIT and running is not None and waiting == 0 and running < 1:
+    if t.mode == "online" and frac < LOW_WAIT and running is not None and waiting == 0 and running < 1:
+        # (hybrid: the server is idle after epoch 1 by design; offline: no server while training)
         # Training never waits and the server has nothing to do: the GPUs are on the wrong side.
         head = f"training waited only {_pct(frac)} of the last {n} steps and the server is idle ({state})"
         if hs.engine == "vllm" and hs.data_parallel_size > 1 and t.gpus:

@@ -112,6 +112,7 @@ def test_idle_server_and_saturated_training_moves_a_gpu_to_training():
     assert "training is the bottleneck" in f.message
     assert f.fix_config == {"hidden_states.gpus": [0], "hidden_states.data_parallel_size": 1,
                             "training.gpus": [2, 1]}
+    assert analyze(records()[:101], idle, vllm_cfg(mode="hybrid")) is None  # idle after epoch 1 by design
     cpu = cfgmod.RunConfig()
     cpu.hidden_states.gpus, cpu.training.gpus = [], []
     assert analyze(records()[:101], idle, cpu) is None  # nothing to move on a CPU run
