@@ -73,6 +73,8 @@ class RunWatcher:
         self.checkpoints: list[dict] = []
         self.events: deque = deque(maxlen=500)
         self.warning: Optional[dict] = None
+        #: The first stage_failed event (the cause), else run_failed.
+        self.failure: Optional[dict] = None
         self.server_healthy_at: Optional[float] = None
         self.gpus: dict[int, GpuView] = {}
         self.log_offsets: dict[str, int] = {}
@@ -160,6 +162,10 @@ class RunWatcher:
             ev = r.get("event")
             if ev == "warning":
                 self.warning = r
+            elif ev == "stage_failed" and (self.failure is None or self.failure.get("event") != "stage_failed"):
+                self.failure = r
+            elif ev == "run_failed" and self.failure is None:
+                self.failure = r
             elif ev == "server_healthy":
                 self.server_healthy_at = r.get("time")
         return bool(recs)

@@ -150,6 +150,7 @@ class DashboardScreen(Screen):
             ready = w.server_healthy_at - srv.started
         self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready))
         self.query_one("#stats", Static).update(self.stats_text(now))
+        self.refresh_bindings()
         if not full:
             return
         self._update_banner()
@@ -202,18 +203,28 @@ class DashboardScreen(Screen):
 
     def _update_banner(self) -> None:
         banner = self.query_one("#banner", Static)
-        warn = self.watcher.warning
-        if not warn:
-            banner.display = False
-            return
-        text = Text.assemble(("⚠ ", "bold"), (str(warn.get("kind", "warning")) + ": ", "bold"),
-                             str(warn.get("message", "")))
-        if warn.get("fix"):
-            text.append(f"\n  fix: {warn['fix']}")
-        if warn.get("fix_config"):
-            text.append("   ").append("[f]", style="bold reverse").append(" apply it to the next run")
+        warn, fail = self.watcher.warning, self.watcher.failure
+        text = Text()
+        if fail:
+            stage = fail.get("stage")
+            log = {"server": "3 → Server", "train": "3 → Trainer", "prepare": "3 → Prepare",
+                   "generate": "3 → Generate"}.get(str(stage), "")
+            text.append("✗ " + (f"{stage} failed: " if stage else "run failed: "), style="bold")
+            text.append(str(fail.get("message", "")))
+            if log:
+                text.append(f"  (log: {log})", style="dim")
+        if warn and not self.watcher.finished or warn and warn.get("fix_config"):
+            if text.plain:
+                text.append("\n")
+            text.append_text(Text.assemble(("⚠ ", "bold"), (str(warn.get("kind", "warning")) + ": ", "bold"),
+                                           str(warn.get("message", ""))))
+            if warn.get("fix"):
+                text.append(f"\n  fix: {warn['fix']}")
+            if warn.get("fix_config"):
+                text.append("   ").append("[f]", style="bold reverse").append(" apply it to the next run")
         banner.update(text)
-        banner.display = True
+        banner.display = bool(text.plain)
+        banner.set_class(bool(fail), "error")
         self.refresh_bindings()
 
     def _update_checkpoints(self) -> None:
@@ -236,9 +247,9 @@ class DashboardScreen(Screen):
     # -- actions -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop" and (self.watcher.finished or self._stopping):
-            return None
+            return False
         if action == "apply_fix" and not (self.watcher.warning and self.watcher.warning.get("fix_config")):
-            return None
+            return False
         return True
 
     def action_tab(self, tab: str) -> None:

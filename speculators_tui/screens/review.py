@@ -95,7 +95,9 @@ class ReviewScreen(Screen):
                 text.append("\n")
             text.append(("✗ " if p.severity == "error" else "⚠ ") + str(p),
                         style="red" if p.severity == "error" else "yellow")
-        self.query_one("#problems", Static).update(text)
+        problems = self.query_one("#problems", Static)
+        problems.update(text)
+        problems.display = bool(text.plain)
         blocked = bool(self.errors) or self.script is None
         self.query_one("#launch", Button).disabled = blocked
         self.query_one("#export", Button).disabled = self.script is None

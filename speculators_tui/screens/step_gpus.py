@@ -42,7 +42,7 @@ class GpuStep(WizardStep):
         yield Static(Text.assemble(("s", "bold"), " server · ", ("t", "bold"), " training · ", ("n", "bold"),
                                    " none · ", ("enter/click", "bold"), " cycle · ", ("a", "bold"),
                                    " suggested split · ", ("c", "bold"), " CPU path"), id="gpu-keys")
-        yield Button("Run on the CPU (demo path)", id="cpu-path")
+        yield Button("Run on the CPU (demo path)", id="cpu-path", compact=True, variant="primary")
         yield Static("", id="advice")
         yield self.field("hidden_states.engine", "Server engine")
         yield self.field("hidden_states.gpus", "Server GPUs", "indices, e.g. 0, 1")
@@ -90,6 +90,7 @@ class GpuStep(WizardStep):
             table.display = False
             self.query_one("#gpu-keys").display = False
             cpu.display = True
+            self.query_one("#body").scroll_home(animate=False)
         else:
             status.update(Text(f"{len(self.gpus)} GPU(s) detected. Give each one a role:"))
             table.display = True
@@ -194,13 +195,15 @@ class GpuStep(WizardStep):
         for r in self._advice_lines:
             lines.append(f"{r}\n", style="yellow" if r.startswith("⚠") else "dim")
         lines.rstrip()
-        self.query_one("#advice", Static).update(lines)
+        advice = self.query_one("#advice", Static)
+        advice.update(lines)
+        advice.display = bool(lines.plain)
         if probe is not None:
             self._fill_table()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("assign", "suggest") and not self.gpus:
-            return None
+            return False  # hidden: nothing to assign
         return super().check_action(action, parameters)
 
     def summary(self) -> Text:

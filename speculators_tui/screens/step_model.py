@@ -45,6 +45,7 @@ class ModelStep(WizardStep):
 
     def config_changed(self, dotted: str) -> None:
         if dotted == "model.target":
+            self.app.target, self.app.target_why = None, None  # type: ignore[attr-defined]
             self.load_target(self.cfg.model.target)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="target")
@@ -72,6 +73,18 @@ class ModelStep(WizardStep):
         else:
             why = re.sub(r" \(looked in: [^)]*\)", "", self.app.target_why or "checking…")  # type: ignore[attr-defined]
             info.update(Text.assemble(("ℹ ", "yellow"), ("config not reachable offline: ", "dim"), (why, "dim")))
+
+    def extra_problems(self) -> list:
+        from speculators_core.config import Problem
+
+        c = self.cfg
+        if c.model.target.strip() and self.app.target is None and not c.hidden_states.target_layer_ids:  # type: ignore[attr-defined]
+            if self.app.target_why is None:  # type: ignore[attr-defined]
+                return []  # still loading
+            return [Problem("hidden_states.target_layer_ids",
+                            "the target's config.json is not reachable offline, so the default ids are unknown",
+                            "set them, e.g. [2, L//2, L-3, L] for L layers, or give a local model directory")]
+        return []
 
     def summary(self) -> Text:
         c = self.cfg

@@ -57,6 +57,10 @@ class WizardStep(Screen):
     def next_screen(self) -> Optional[Screen]:
         return None
 
+    def extra_problems(self) -> list[cfgmod.Problem]:
+        """Problems the app adds to the engine's (e.g. what stops the commands from being built)."""
+        return []
+
     # -- frame ---------------------------------------------------------------------------------------
     @property
     def cfg(self) -> cfgmod.RunConfig:
@@ -108,7 +112,7 @@ class WizardStep(Screen):
         return out
 
     def revalidate(self) -> None:
-        self.problems = cfgmod.validate(self.cfg, self.app.target)  # type: ignore[attr-defined]
+        self.problems = cfgmod.validate(self.cfg, self.app.target) + self.extra_problems()  # type: ignore[attr-defined]
         shown: set[int] = set()
         for fi in self.query(FieldInput):
             if fi.parse_error:
@@ -129,7 +133,9 @@ class WizardStep(Screen):
                 text.append("\n")
             text.append("✗ " if p.severity == "error" else "⚠ ", style="red" if p.severity == "error" else "yellow")
             text.append(str(p))
-        self.query_one("#problems", Static).update(text)
+        problems = self.query_one("#problems", Static)
+        problems.update(text)
+        problems.display = bool(text.plain)
         self.query_one("#summary", Static).update(self.summary())
         blocked = self.blocking()
         self.query_one("#next", Button).disabled = bool(blocked)

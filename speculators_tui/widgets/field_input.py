@@ -7,7 +7,7 @@ from typing import Any, Optional
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, Select, Static, Switch
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from speculators_tui.data import fields
 
@@ -24,12 +24,12 @@ class FieldInput(Vertical):
     FieldInput > Horizontal { height: auto; }
     FieldInput .field-label { width: 22; padding: 0 1 0 0; text-align: right; color: $text-muted; }
     FieldInput Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
-    FieldInput Input:focus { background: $primary 30%; }
+    FieldInput Input:focus { border: none; background: $primary 30%; }
     FieldInput Select { width: 1fr; height: auto; }
     FieldInput Select > SelectCurrent { background: $boost; }
     FieldInput Select:focus > SelectCurrent { background: $primary 30%; }
-    FieldInput Switch { width: auto; height: 1; border: none; padding: 0; }
-    FieldInput .field-hint { width: 1fr; padding: 0 0 0 1; color: $text-muted; }
+    FieldInput Checkbox { width: 1fr; background: $boost; }
+    FieldInput Checkbox:focus { background: $primary 30%; }
     FieldInput .field-error { height: auto; padding: 0 0 0 22; color: $error; display: none; }
     FieldInput .field-error.warning { color: $warning; }
     FieldInput .field-error.shown { display: block; }
@@ -61,8 +61,7 @@ class FieldInput(Vertical):
         with Horizontal():
             yield Label(self.label, classes="field-label")
             if self._is_bool:
-                yield Switch(value=bool(self.value))
-                yield Static(self.hint, classes="field-hint")
+                yield Checkbox(self.hint or "on", value=bool(self.value), compact=True)
             elif self._choices:
                 yield Select([(self._choice_labels.get(c, c), c) for c in self._choices], value=self.value,
                              allow_blank=False, compact=True)
@@ -72,13 +71,13 @@ class FieldInput(Vertical):
         yield Static("", classes="field-error")
 
     def editor(self):
-        return self.query_one("Input, Select, Switch")
+        return self.query_one("Input, Select, Checkbox")
 
     def set_value(self, value: Any) -> None:
         """Show `value` (set by code, e.g. a suggested split) without echoing an edit."""
         self.value = value
         ed = self.editor()
-        with ed.prevent(Input.Changed, Select.Changed, Switch.Changed):
+        with ed.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
             if isinstance(ed, Input):
                 ed.value = fields.format_value(value)
             else:
@@ -102,7 +101,7 @@ class FieldInput(Vertical):
         if event.value is not Select.BLANK:
             self._edited(event.value)
 
-    def on_switch_changed(self, event: Switch.Changed) -> None:
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
         self._edited(event.value)
 

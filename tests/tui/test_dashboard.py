@@ -94,3 +94,24 @@ async def test_dashboard_follows_a_live_run_and_stops_it(user_config, tmp_path):
         await pilot.press("d")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_failed_stage_is_shown_with_its_cause(user_config, tmp_path):
+    run = write_run_dir(tmp_path / "failed", steps=0, finished=False)
+    st = json.loads((run / "state.json").read_text())
+    st["status"] = "failed"
+    st["stages"]["server"]["status"] = "failed"
+    (run / "state.json").write_text(json.dumps(st))
+    with (run / "events.jsonl").open("a") as fh:
+        fh.write(json.dumps({"time": 1.0, "event": "stage_failed", "stage": "server",
+                             "message": "http://127.0.0.1:18080/health is already in use by another process"}) + "\n")
+        fh.write(json.dumps({"time": 2.0, "event": "run_failed", "message": "the server stage failed to start"}) + "\n")
+    app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_polled(pilot)
+        banner = app.screen.query_one("#banner", Static)
+        text = str(banner.render())
+        assert banner.display and banner.has_class("error")
+        assert "server failed: http://127.0.0.1:18080/health is already in use" in text and "Server" in text
+        assert "✗ server" in str(app.screen.query_one("#timeline", Static).render())
+        assert app.screen.check_action("stop", ()) is False  # nothing left to stop

@@ -54,6 +54,12 @@ async def test_wizard_end_to_end_with_keys(user_config, tmp_path, monkeypatch):
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, ModelStep)
 
+        # A hub id that is not in the local cache: the default layer ids cannot be known offline.
+        await type_into(pilot, "model.target", "acme/not-cached")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "not reachable offline" in error_of(app, "hidden_states.target_layer_ids")
+        assert next_disabled(app)
         await type_into(pilot, "model.target", "builtin:tiny-qwen3")
         await app.workers.wait_for_complete()
         await pilot.pause()
