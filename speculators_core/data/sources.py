@@ -89,10 +89,7 @@ def expand_spec(spec: str) -> list[str] | tuple[str, str]:
             raise PrepareError(f"--data {spec}: {exc}") from None
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
-        files = sorted(
-            str(p) for p in path.rglob("*")
-            if p.is_file() and p.name.endswith(LOCAL_SUFFIXES) and not p.name.startswith(".")
-        )
+        files = sorted(str(p) for p in path.rglob("*") if _is_chat_file(path, p))
         if not files:
             raise PrepareError(f"--data {spec}: the directory holds no .json or .jsonl files")
         return files
@@ -106,6 +103,23 @@ def expand_spec(spec: str) -> list[str] | tuple[str, str]:
         f"--data {spec}: no such file or directory; use sharegpt, ultrachat, builtin:demo-chat, "
         f"or a .json/.jsonl file or a directory of them"
     )
+
+
+def _is_chat_file(root: Path, p: Path) -> bool:
+    """JSON/JSONL files of a data directory, skipping hidden paths and saved `datasets` directories
+    (e.g. a prepared output kept next to its sources: its dataset_info.json is not chat data)."""
+    if not p.name.endswith(LOCAL_SUFFIXES) or not p.is_file():
+        return False
+    rel = p.relative_to(root)
+    if any(part.startswith(".") for part in rel.parts):
+        return False
+    d = p.parent
+    while True:
+        if (d / "dataset_info.json").is_file() or (d / "prepare_manifest.json").is_file():
+            return False
+        if d == root:
+            return True
+        d = d.parent
 
 
 def read_local(path: str) -> LocalFile:

@@ -146,6 +146,12 @@ def test_several_sources_json_array_and_directory(style_tokenizer, write_jsonl, 
     single = write_jsonl([GOOD[0]], "single.jsonl")
     s = run(style_tokenizer("deepseek"), [folder, single], tmp_path / "out")
     assert s.rows_total == 5 and s.rows_kept == 5
+    # an output kept inside the data directory is not read back as data
+    s = run(style_tokenizer("deepseek"), [folder], folder / "prepared")
+    assert s.rows_total == 4
+    (folder / "more.jsonl").write_text(json.dumps(GOOD[0]) + "\n")
+    s = run(style_tokenizer("deepseek"), [folder], folder / "prepared", overwrite=True)
+    assert s.rows_total == 5 and not s.already_prepared
 
 
 def test_is_prepared_does_not_reread_unchanged_data(style_tokenizer, write_jsonl, tmp_path, monkeypatch):
