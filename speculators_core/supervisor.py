@@ -105,7 +105,8 @@ class Supervisor:
                  skip_check: Callable[[Stage], Optional[str]] = stage_done,
                  grace: float = 15.0, max_restarts: int = 3, restart_backoff: float = 2.0,
                  poll_interval: float = 0.2, bottleneck_interval: float = 10.0,
-                 warning_cooldown: float = 300.0, gpu_interval: float = 2.0, probe=None):
+                 warning_cooldown: float = 300.0, gpu_interval: float = 2.0, probe=None,
+                 hang_timeout: float = 180.0, health_interval: float = 5.0):
         self.run_dir = Path(run_dir).resolve()
         self.environ = dict(os.environ if environ is None else environ)
         self.cfg = rundir.load_config(self.run_dir)
@@ -124,6 +125,11 @@ class Supervisor:
         self.bottleneck_interval = bottleneck_interval
         self.warning_cooldown = warning_cooldown
         self.gpu_interval = gpu_interval
+        #: A live server that fails /health this long while a stage needs it is restarted.
+        self.hang_timeout = hang_timeout
+        self.health_interval = health_interval
+        self._next_health = 0.0
+        self._unhealthy_since: Optional[float] = None
         self._probe = probe
         self._stop_signal: Optional[int] = None
         self._force = False
@@ -316,6 +322,24 @@ class Supervisor:
             rc = dead.proc.wait()
             dead.close()
 
+    def _server_hung(self, server: Stage) -> bool:
+        """True once a running server has failed every /health check for `hang_timeout` seconds."""
+        from speculators_core.wait_health import is_healthy
+
+        now = time.monotonic()
+        if now < self._next_health:
+            return False
+        self._next_health = now + self.health_interval
+        if is_healthy(self._health_url(server), timeout=min(5.0, self.health_interval + 1.0)):
+            self._unhealthy_since = None
+            return False
+        if self._unhealthy_since is None:
+            self._unhealthy_since = now
+        if now - self._unhealthy_since >= self.hang_timeout:
+            self._unhealthy_since = None
+            return True
+        return False
+
     # ---------------------------------------------------------------- stages
     def _fail_stage(self, stage: Stage, message: str, returncode: Optional[int]) -> None:
         st = self._stage_state(stage.name)
@@ -334,6 +358,11 @@ class Supervisor:
                 break
             if server is not None and stage.needs_server:
                 srv = self._children.get(server.name)
+                if srv is not None and srv.proc.poll() is None and self._server_hung(server):
+                    self._event("warning", f"the server is running but has not answered /health for "
+                                           f"{self.hang_timeout:.0f}s; restarting it", stage=server.name,
+                                kind="server_hung")
+                    procs.stop_group(srv.pid, grace=self.grace, proc=srv.proc)
                 if srv is not None and srv.proc.poll() is not None:
                     outcome = self._restart_server(server, child)
                     if outcome == "failed":

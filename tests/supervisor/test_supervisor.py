@@ -143,6 +143,31 @@ def test_server_crash_during_training_is_restarted(run_dir, port):
     assert port_free(port)
 
 
+def test_hung_server_is_restarted(run_dir, port):
+    """A server process that stays alive but stops answering /health is restarted like a dead one."""
+    sick = run_dir / "sick"
+    stages = fake_stages(run_dir, port, server_args=["--unhealthy-file", str(sick)],
+                         trainer_args=["--steps", "40", "--step-time", "0.05"])
+    s = sup(run_dir, stages, hang_timeout=0.5, health_interval=0.1)
+
+    def make_sick():
+        wait_for(lambda: len(read_jsonl(run_dir / "metrics.jsonl")[0]) >= 3)
+        sick.write_text("x")
+        wait_for(lambda: any(e.get("kind") == "server_hung" for e in events(run_dir)))
+        sick.unlink()
+
+    t = threading.Thread(target=make_sick)
+    t.start()
+    rc = s.run()
+    t.join()
+    assert rc == 0, names(run_dir)
+    ev = events(run_dir)
+    assert [e["event"] for e in ev].count("server_restarted") == 1
+    hung = [e for e in ev if e.get("kind") == "server_hung"]
+    assert len(hung) == 1 and "has not answered /health" in hung[0]["message"]
+    assert len([r for r in read_jsonl(run_dir / "metrics.jsonl")[0] if r["type"] == "train"]) == 40
+
+
 def test_server_restarts_are_bounded(run_dir, port):
     stages = fake_stages(run_dir, port, trainer_args=["--steps", "200", "--step-time", "0.05"])
     s = sup(run_dir, stages, max_restarts=2)

@@ -16,6 +16,7 @@ p.add_argument("--metrics", default=None, help="file whose text /metrics serves"
 p.add_argument("--spawn-child", default=None, help="start a grandchild `sleep` and write its pid here")
 p.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM (the supervisor must SIGKILL)")
 p.add_argument("--start-delay", type=float, default=0.0)
+p.add_argument("--unhealthy-file", default=None, help="answer /health with 503 while this file exists")
 a = p.parse_args()
 
 print(f"fake server pid {os.getpid()} starting", flush=True)
@@ -34,7 +35,8 @@ time.sleep(a.start_delay)
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/health":
-            code, body = (503, b"starting") if a.never_healthy else (200, b"ok")
+            sick = a.never_healthy or (a.unhealthy_file and os.path.exists(a.unhealthy_file))
+            code, body = (503, b"unhealthy") if sick else (200, b"ok")
         elif self.path == "/metrics":
             code = 200
             body = open(a.metrics, "rb").read() if a.metrics else b"vllm:num_requests_running 0\nvllm:num_requests_waiting 0\n"
