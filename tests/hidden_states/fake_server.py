@@ -4,7 +4,8 @@
 
 Modes: ok (correct files, lock held for --lock-delay s), escape (returns --escape-path as the file),
 wrong-ids (returns other prompt_token_ids), nan (writes NaN), fail-first (HTTP 503 for the first
---fail-count requests, then ok), nolock (no lock file, writes after a delay), 400 (refuses).
+--fail-count requests, then ok), nolock (no lock file, writes after a delay), 400 (refuses),
+hang (never answers a completion).
 Hidden states are deterministic: value = token_id + layer/10 for every hidden unit.
 """
 
@@ -87,6 +88,8 @@ def main() -> None:
                 n = state["n"]
             if a.mode == "fail-first" and n <= a.fail_count:
                 return self._send(503, {"error": {"message": "busy"}})
+            if a.mode == "hang":  # never answers (per-request timeout)
+                time.sleep(3600)
             if a.mode == "400":
                 return self._send(400, {"error": {"message": "prompt too long"}})
             path = os.path.join(a.dir, f"{uuid.uuid4().hex}.safetensors")

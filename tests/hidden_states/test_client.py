@@ -178,6 +178,15 @@ async def test_server_gone_fails_after_grace_period(tmp_path):
     assert 1.0 <= time.monotonic() - t0 < 10
 
 
+async def test_request_timeout_then_unavailable(fake_server):
+    url, storage = fake_server("hang")
+    t0 = time.monotonic()
+    async with HiddenStatesClient([url], str(storage), request_timeout=0.5, grace_period=1.0) as c:
+        with pytest.raises(ServerUnavailable, match="ReadTimeout"):
+            await c.fetch(0, _ids(0))
+    assert 1.0 <= time.monotonic() - t0 < 10
+
+
 def test_sync_client(fake_server, tmp_path):
     url, storage = fake_server("ok", lock_delay=0.05)
     with SyncHiddenStatesClient(endpoints=[url], storage_dir=str(storage), max_in_flight=2) as c:
