@@ -16,7 +16,8 @@ from speculators_core.data.errors import PrepareError
 
 
 def backend(tokenizer: Any):
-    """The `tokenizers.Tokenizer` behind a fast HF tokenizer (offsets need a fast tokenizer)."""
+    """The `tokenizers.Tokenizer` behind a fast HF tokenizer (offsets need a fast tokenizer), with
+    any truncation/padding stored in its tokenizer.json switched off."""
     be = getattr(tokenizer, "backend_tokenizer", None)
     if be is None or not getattr(tokenizer, "is_fast", False):
         raise PrepareError(
@@ -24,6 +25,12 @@ def backend(tokenizer: Any):
             f"token offsets need one: provide tokenizer.json with the target (convert it with "
             f"`AutoTokenizer.from_pretrained(path).save_pretrained(path)` where a fast version exists)"
         )
+    # A tokenizer.json may carry truncation/padding settings (HF's wrapper resets them per call);
+    # the raw batch encode must see the whole rendered text, unpadded.
+    if be.truncation is not None:
+        be.no_truncation()
+    if be.padding is not None:
+        be.no_padding()
     return be
 
 

@@ -146,3 +146,13 @@ def test_reasoning_content_field_is_trained_on(style_tokenizer):
     text, _spans, ids, mask = render_mask(tok, messages)
     assert "<think>\nRecall the capital.\n</think>\n\nParis." in text
     assert masked_runs(tok, ids, mask) == ["Recall the capital.", "Paris.<|im_end|>", "You're welcome.<|im_end|>"]
+
+
+def test_truncation_and_padding_in_tokenizer_json_are_ignored(style_tokenizer):
+    tok = _tok(style_tokenizer, "chatml")
+    tok.backend_tokenizer.enable_truncation(max_length=4)
+    tok.backend_tokenizer.enable_padding(length=512)
+    text, spans = ChatRenderer(tok).render(SYSTEM_MULTI_TURN)
+    [(ids, mask)] = encode_with_masks(backend(tok), [text], [spans])
+    assert tok.decode(ids.tolist()) == text
+    assert masked_runs(tok, ids, mask)[-1] == "About two million people.<|im_end|>"
