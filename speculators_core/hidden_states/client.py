@@ -215,11 +215,16 @@ class HiddenStatesClient:
             r = await self._http.get(ep.url + "/models", timeout=30.0)
             if r.status_code >= 500:
                 raise _Retryable(f"GET /v1/models: HTTP {r.status_code}")
-            r.raise_for_status()
-            data = r.json().get("data") or []
-            if not data:
-                raise HiddenStatesError(f"{ep.url}/models lists no model")
-            ep.model = str(data[0]["id"])
+            if r.status_code != 200:
+                raise HiddenStatesError(f"{ep.url}/models: HTTP {r.status_code}: {_error_text(r)} (is this a vLLM or "
+                                        f"hf_server endpoint? expected http://HOST:PORT/v1)")
+            try:
+                data = r.json().get("data") or []
+                if not data:
+                    raise HiddenStatesError(f"{ep.url}/models lists no model")
+                ep.model = str(data[0]["id"])
+            except (ValueError, AttributeError, KeyError, TypeError) as e:
+                raise HiddenStatesError(f"{ep.url}/models: unexpected answer ({e}): {r.text[:200]}") from e
         return ep.model
 
     async def _request(self, ids: list[int]) -> tuple[str, _Endpoint, Optional[list]]:

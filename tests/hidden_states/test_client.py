@@ -205,3 +205,29 @@ def test_bad_arguments(tmp_path):
         HiddenStatesClient(["localhost:8000"], str(tmp_path))
     with pytest.raises(ValueError, match="storage_dir"):
         HiddenStatesClient(["http://127.0.0.1:1/v1"], "")
+
+
+async def test_not_a_hidden_states_server(tmp_path):
+    """A server that is up but is not an OpenAI-style endpoint: a clear error, not a retry loop."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"not found")
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        async with HiddenStatesClient([f"http://127.0.0.1:{srv.server_port}"], str(tmp_path)) as c:
+            with pytest.raises(HiddenStatesError, match="models: HTTP 404"):
+                await c.fetch(0, [1, 2])
+    finally:
+        srv.shutdown()
+        srv.server_close()
