@@ -113,7 +113,9 @@ class HiddenStatesModel:
             base = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model.model
             base(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)
             stacked = torch.stack([self._captured[k] for k in self.layer_ids], dim=2)  # [B, S, n, H]
-            last = stacked[torch.arange(n), torch.tensor([len(x) - 1 for x in batch]), -1]  # [B, H] (id L)
+            rows = torch.arange(n, device=stacked.device)
+            ends = torch.tensor([len(x) - 1 for x in batch], device=stacked.device)
+            last = stacked[rows, ends, -1]  # [B, H]: id L at each sample's last token
             nxt = [0] * n
             if self.norm is not None and self.lm_head is not None:
                 nxt = self.lm_head(self.norm(last)).argmax(-1).tolist()
