@@ -10,8 +10,10 @@ import os
 from pathlib import Path
 from typing import Callable, Optional
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from speculators_core import config as cfgmod
 from speculators_tui.commands import ActionsProvider
@@ -156,6 +158,14 @@ class SpeculatorsApp(App[int]):
             self.exit(0)
         else:
             self._pop_to_start()
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        """Every worker runs with exit_on_error=False: an error becomes a visible notice, not a crash."""
+        if event.state == WorkerState.ERROR:
+            err = event.worker.error
+            self.notify(f"{event.worker.group or event.worker.name}: {type(err).__name__}: {err}",
+                        title="Background task failed", severity="error", timeout=20)
 
     # -- actions -----------------------------------------------------------------------------------
     def action_new_config(self) -> None:

@@ -48,9 +48,9 @@ class DashboardScreen(Screen):
     ]
 
     class Polled(Message):
-        def __init__(self, changed: bool, log_name: Optional[str], log_text: str) -> None:
+        def __init__(self, changed: bool, log_name: Optional[str], log_text: str, error: Optional[str] = None) -> None:
             super().__init__()
-            self.changed, self.log_name, self.log_text = changed, log_name, log_text
+            self.changed, self.log_name, self.log_text, self.error = changed, log_name, log_text, error
 
     class Stopped(Message):
         def __init__(self, error: Optional[str]) -> None:
@@ -65,6 +65,7 @@ class DashboardScreen(Screen):
         self._shown_checkpoints = 0
         self._stopping = False
         self._timer = None
+        self._last_error: Optional[str] = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -126,11 +127,18 @@ class DashboardScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard-poll")
     def poll_files(self, log_name: Optional[str]) -> None:
-        changed = self.watcher.poll()
-        text = self.watcher.read_log(log_name) if log_name else ""
+        try:
+            changed = self.watcher.poll()
+            text = self.watcher.read_log(log_name) if log_name else ""
+        except Exception as exc:  # keep polling: a bad read now may be fine next time
+            self.post_message(self.Polled(False, None, "", f"{type(exc).__name__}: {exc}"))
+            return
         self.post_message(self.Polled(changed, log_name, text))
 
     def on_dashboard_screen_polled(self, event: "DashboardScreen.Polled") -> None:
+        if event.error and event.error != self._last_error:
+            self.notify(f"Reading {self.run_dir}: {event.error}", severity="warning", timeout=10)
+        self._last_error = event.error
         if event.log_name and event.log_text:
             self.query_one(f"#log-view-{event.log_name}", Log).write(event.log_text)
         self.update_view(full=event.changed)

@@ -71,7 +71,13 @@ class GpuStep(WizardStep):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="gpu-probe")
     def probe(self) -> None:
-        self.post_message(self.Probed(self.app.gpu_probe()))  # type: ignore[attr-defined]
+        try:
+            result = self.app.gpu_probe()  # type: ignore[attr-defined]
+        except Exception as exc:  # a broken driver must not leave the step "probing" forever
+            from speculators_core.gpu import GpuProbe
+
+            result = GpuProbe([], f"no GPU: the GPU probe failed: {type(exc).__name__}: {exc}")
+        self.post_message(self.Probed(result))
 
     def on_gpu_step_probed(self, event: "GpuStep.Probed") -> None:
         self.app.gpu_result = event.probe  # type: ignore[attr-defined]

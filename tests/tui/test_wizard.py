@@ -219,3 +219,20 @@ async def test_help_and_command_palette(user_config, tmp_path, monkeypatch):
         dark = app.current_theme.dark
         await pilot.press("ctrl+t")
         assert app.current_theme.dark is not dark
+
+
+async def test_a_failing_gpu_probe_is_reported(user_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def broken():
+        raise OSError("NVML exploded")
+
+    app = SpeculatorsApp(gpu_probe=broken, runs_dirs=[])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        from speculators_core.presets import find_preset
+
+        app.open_wizard(find_preset("tiny-cpu-demo").load(), "test", step=1)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "NVML exploded" in str(app.screen.query_one("#gpu-status", Static).render())
