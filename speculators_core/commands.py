@@ -245,6 +245,9 @@ def build_stages(
         connector = hs.connector if hs.connector != "auto" else ("stock" if hs.gpus else "cpu")
         if not hs.gpus:
             server_env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+            # On CPU, graph compilation costs ~2 minutes at every cold start for no gain on small targets.
+            if not any(a.split("=", 1)[0] in ("--enforce-eager", "--no-enforce-eager") for a in hs.extra_args):
+                vllm_args.append("--enforce-eager")
         if connector == "cpu":  # the server's python (often another venv) must import our plugin
             server_env["PYTHONPATH"] = plugin_pythonpath(environ)
         argv = vllm_serve_argv(server_py, model, layer_ids, cfg.storage_dir, connector, hs.host, hs.port,

@@ -173,3 +173,18 @@ def test_export_cli_writes_a_runnable_script(tmp_path):
     assert r.returncode == 0, r.stderr
     assert out.stat().st_mode & 0o111
     assert "--nproc_per_node 2" in out.read_text()
+
+
+def test_vllm_on_cpu_gets_the_cpu_connector_and_eager_mode():
+    cfg = find_preset("tiny-cpu-demo").load()
+    cfg.hidden_states.engine = "vllm"
+    server = build_stages(cfg, load_target("builtin:tiny-qwen3"), environ={})[2]
+    sv = flag_values(server.argv)
+    assert "CPUHiddenStatesConnector" in sv["--kv-transfer-config"][0]
+    assert "--enforce-eager" in server.argv and server.env["VLLM_CPU_KVCACHE_SPACE"]
+    import os
+
+    first = server.env["PYTHONPATH"].split(os.pathsep)[0]
+    assert os.path.isfile(os.path.join(first, "speculators_core", "vllm_plugins", "cpu_hidden_states_connector.py"))
+    cfg.hidden_states.extra_args = ["--no-enforce-eager"]
+    assert "--enforce-eager" not in build_stages(cfg, load_target("builtin:tiny-qwen3"), environ={})[2].argv
