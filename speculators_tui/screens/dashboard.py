@@ -75,8 +75,9 @@ class DashboardScreen(Screen):
             with TabPane("Metrics", id="metrics"):
                 with Grid(id="charts"):
                     yield LineChart("loss", id="chart-loss")
-                    yield LineChart("accuracy per TTT step (full)", y_range=(0.0, 1.0), id="chart-acc")
-                    yield LineChart("tokens/s", id="chart-tps")
+                    yield LineChart("accuracy per TTT step (full, smoothed)", y_range=(0.0, 1.0), smooth=0.8,
+                                    id="chart-acc")
+                    yield LineChart("tokens/s (smoothed)", smooth=0.8, id="chart-tps")
                     yield Static("", id="stats")
                 yield GpuPanel(id="metrics-gpus")
             with TabPane("GPUs", id="gpus"):
@@ -226,10 +227,18 @@ class DashboardScreen(Screen):
                 text.append("\n")
             text.append_text(Text.assemble(("⚠ ", "bold"), (str(warn.get("kind", "warning")) + ": ", "bold"),
                                            str(warn.get("message", ""))))
-            if warn.get("fix"):
-                text.append(f"\n  fix: {warn['fix']}")
+            fix = Text()
             if warn.get("fix_config"):
-                text.append("   ").append("[f]", style="bold reverse").append(" apply it to the next run")
+                fix.append("[f]", style="bold reverse").append(" apply to the next run  ")
+            if warn.get("fix"):
+                fix.append(f"fix: {warn['fix']}")
+            if fix.plain:
+                text.append("\n").append_text(fix)
+        # One line per item (cropped with …) so the charts keep their rows; the tooltip has it all.
+        full = text.plain
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        banner.tooltip = full or None
         banner.update(text)
         banner.display = bool(text.plain)
         banner.set_class(bool(fail), "error")

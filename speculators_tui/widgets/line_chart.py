@@ -32,6 +32,14 @@ def _fmt_x(v: float) -> str:
     return f"{int(v):,}" if float(v).is_integer() else _fmt(v)
 
 
+def _ema(points: Sequence[tuple[float, float]], alpha: float) -> list[tuple[float, float]]:
+    out, acc = [], points[0][1]
+    for x, y in points:
+        acc = alpha * acc + (1 - alpha) * y
+        out.append((x, acc))
+    return out
+
+
 def _buckets(points: Sequence[tuple[float, float]], x0: float, x1: float, width: int) -> list[tuple[float, float]]:
     """Average points per pixel column when there are many more points than columns."""
     if len(points) <= 2 * width or x1 <= x0:
@@ -48,12 +56,14 @@ def _buckets(points: Sequence[tuple[float, float]], x0: float, x1: float, width:
 
 class LineChart(Widget):
     DEFAULT_CSS = """
-    LineChart { height: 1fr; min-height: 6; border: round $panel; padding: 0 1; }
+    LineChart { height: 1fr; min-height: 5; border: round $panel; padding: 0 1; border-subtitle-align: left; border-subtitle-color: $text; }
     """
 
     def __init__(self, title: str, x_label: str = "step", y_range: Optional[tuple[float, float]] = None,
-                 y_format: Callable[[float], str] = _fmt, **kwargs) -> None:
+                 y_format: Callable[[float], str] = _fmt, smooth: float = 0.0, **kwargs) -> None:
+        """smooth: exponential moving average weight of the past (0 = raw values, 0.8 = smooth)."""
         super().__init__(**kwargs)
+        self.smooth = smooth
         self.title = title
         self.x_label = x_label
         self.y_range = y_range
@@ -63,17 +73,17 @@ class LineChart(Widget):
 
     def set_series(self, series: list[Series]) -> None:
         self.series = series
+        self.border_subtitle = self.legend()
         self.refresh()
+
+    def legend(self) -> str:
+        """Colour key in the bottom border (content markup), so the plot keeps every row."""
+        return "  ".join(f"[{colour}]■[/] {label}" for label, pts, colour in self.series if pts)
 
     def render_lines_text(self, width: int, height: int) -> list[Text]:
         """The chart as `height` lines of text (pure; used by render_line and tests)."""
         lines: list[Text] = []
-        legend = Text()
-        for label, pts, colour in self.series:
-            if pts:
-                legend.append("■ ", style=colour).append(f"{label}  ")
-        lines.append(legend)
-        plot_h = max(1, height - 3)
+        plot_h = max(1, height - 1)
         plot_w = max(2, width - Y_LABEL_WIDTH - 1)
         pts_all = [p for _, pts, _ in self.series for p in pts if math.isfinite(p[1])]
         if not pts_all:
@@ -107,7 +117,10 @@ class LineChart(Widget):
             return (x - x0) / (x1 - x0) * (W - 1), (y1 - y) / (y1 - y0) * (H - 1)
 
         for _, pts, colour in self.series:
-            pts = _buckets([p for p in pts if math.isfinite(p[1])], x0, x1, W)
+            pts = [p for p in pts if math.isfinite(p[1])]
+            if self.smooth and len(pts) > 2:
+                pts = _ema(pts, self.smooth)
+            pts = _buckets(pts, x0, x1, W)
             prev = None
             for x, y in pts:
                 cur = to_px(x, y)
@@ -133,10 +146,10 @@ class LineChart(Widget):
                 else:
                     line.append(chr(0x2800 + cell[0]), style=cell[1])
             lines.append(line)
-        lines.append(Text(" " * (Y_LABEL_WIDTH - 1) + " └" + "─" * plot_w, style="dim"))
+        # The x axis carries its own labels: "└1──────────126 step".
         left, right = _fmt_x(x0), f"{_fmt_x(x1)} {self.x_label}"
-        gap = max(1, plot_w - len(left) - len(right))
-        lines.append(Text(" " * (Y_LABEL_WIDTH + 1) + left + " " * gap + right, style="dim"))
+        fill = max(1, plot_w - len(left) - len(right))
+        lines.append(Text(" " * (Y_LABEL_WIDTH - 1) + " └" + left + "─" * fill + right, style="dim"))
         return lines[:height]
 
     def render(self) -> Text:

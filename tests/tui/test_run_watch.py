@@ -54,9 +54,21 @@ def test_line_chart_draws_axes_and_points():
     chart = LineChart("loss")
     chart.series = [("train", [(1, 4.0), (2, 3.0), (3, 1.0)], "cyan")]
     lines = [t.plain for t in chart.render_lines_text(40, 10)]
-    assert "train" in lines[0]
-    assert lines[1].strip().startswith("4.15")  # top label = max + 5% padding
-    assert any(ch for line in lines[1:-2] for ch in line if 0x2800 < ord(ch) <= 0x28FF)
-    assert "└" in lines[-2] and lines[-1].strip().startswith("1") and lines[-1].endswith("3 step")
+    assert len(lines) == 10
+    assert lines[0].strip().startswith("4.15")  # top label = max + 5% padding
+    assert lines[-2].strip().startswith("0.85")  # bottom label = min - 5%
+    assert any(ch for line in lines[:-1] for ch in line if 0x2800 < ord(ch) <= 0x28FF)
+    assert lines[-1].strip().startswith("└1─") and lines[-1].endswith("─3 step")
+    assert chart.legend() == "[cyan]■[/] train"  # the colour key goes in the bottom border
     empty = LineChart("x")
-    assert "waiting for data" in empty.render_lines_text(30, 6)[1].plain
+    assert "waiting for data" in empty.render_lines_text(30, 6)[0].plain
+
+
+def test_line_chart_smoothing_keeps_the_scale_of_the_data():
+    raw = LineChart("acc", y_range=(0.0, 1.0))
+    smooth = LineChart("acc", y_range=(0.0, 1.0), smooth=0.8)
+    pts = [(float(i), 0.9 if i % 2 else 0.1) for i in range(1, 41)]
+    for c in (raw, smooth):
+        c.series = [("step 0", pts, "green")]
+    dots = lambda c: sum(1 for t in c.render_lines_text(30, 12)[:-1] for ch in t.plain if 0x2800 < ord(ch) <= 0x28FF)
+    assert dots(smooth) < dots(raw)  # a zig-zag drawn as a line around 0.5, not a filled band

@@ -4,6 +4,7 @@ after looking at the new SVGs."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from speculators_tui.app import SpeculatorsApp
 from tui_fakes import four_gpus, no_gpus, write_run_dir
 
 from .conftest import RECORDED
+
+SYNTHETIC_GPU = RECORDED.parent / "synthetic_gpu" / "gpu.jsonl"
 
 PRESET = "qwen3-8b-sharegpt-hybrid-5k"  # a target that is not in the (empty) hub cache: same on every machine
 
@@ -51,17 +54,21 @@ def test_review_wide(snap_compare, user_config, offline_env):
     assert snap_compare(wizard_app(3), run_before=settle, terminal_size=(140, 40))
 
 
-def _recorded(tmp_path: Path) -> Path:
-    if (RECORDED / "state.json").exists():
-        return RECORDED
-    return write_run_dir(tmp_path / "recorded")
-
-
-def test_dashboard_recorded_run(snap_compare, user_config, offline_env, tmp_path):
-    app = SpeculatorsApp(run_dir=_recorded(tmp_path), gpu_probe=four_gpus, runs_dirs=[])
+def test_dashboard_recorded_run(snap_compare, user_config, offline_env):
+    """The real recording of a tiny CPU demo run (tests/data/recorded_run, two bottleneck warnings)."""
+    app = SpeculatorsApp(run_dir=RECORDED, gpu_probe=four_gpus, runs_dirs=[])
     assert snap_compare(app, run_before=settle)
 
 
-def test_dashboard_large_terminal(snap_compare, user_config, offline_env, tmp_path):
-    app = SpeculatorsApp(run_dir=_recorded(tmp_path), gpu_probe=four_gpus, runs_dirs=[])
+def test_dashboard_large_terminal_with_gpus(snap_compare, user_config, offline_env, tmp_path):
+    """Larger terminals get taller charts and the GPU rows under them (synthetic 4-GPU samples)."""
+    run = tmp_path / "recorded_run"
+    shutil.copytree(RECORDED, run)
+    shutil.copy(SYNTHETIC_GPU, run / "gpu.jsonl")
+    app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
     assert snap_compare(app, run_before=settle, terminal_size=(160, 48))
+
+
+def test_dashboard_fabricated_checkpoints_tab(snap_compare, user_config, offline_env, tmp_path):
+    app = SpeculatorsApp(run_dir=write_run_dir(Path("fabricated")), gpu_probe=four_gpus, runs_dirs=[])  # cwd: tmp
+    assert snap_compare(app, press=["4"], run_before=settle)
