@@ -44,7 +44,7 @@ def demo_prompts() -> list[list[dict]]:
     return out
 
 
-def greedy_continuations(model_dir: Path, prompts: list[list[dict]], max_new_tokens: int, batch: int = 32):
+def greedy_continuations(model_dir: Path, prompts: list[list[dict]], max_new_tokens: int, batch: int = 128):
     """[(prompt ids, continuation ids)] from the target's own greedy decoding (transformers)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -96,23 +96,22 @@ def _start(argv, log: Path, env=None) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if proc.poll() is not None and sig == signal.SIGTERM:
-            pass
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(20)
-            if sig == signal.SIGTERM:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM the server's process group, then SIGKILL whatever of the group is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def _wait_health(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
@@ -139,7 +138,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_drafter(model_dir: Path, data: Path, work: Path, epochs: int, lr: float, extra=()) -> Path:
+def train_drafter(model_dir: Path, data: Path, work: Path, epochs: int, lr: float, extra=(),
+                  threads: str = "1") -> Path:
     storage = work / "hs-files"
     storage.mkdir(exist_ok=True)
     port = _free_port()
@@ -157,7 +157,7 @@ def train_drafter(model_dir: Path, data: Path, work: Path, epochs: int, lr: floa
                "--vllm-endpoint", f"http://127.0.0.1:{port}/v1", "--hidden-states-storage", str(storage),
                "--warmup-ratio", "0.05", *extra]
         with open(work / "train.log", "wb") as fh:
-            subprocess.run(cmd, cwd=str(REPO), env=dict(os.environ, OMP_NUM_THREADS="2"), stdout=fh,
+            subprocess.run(cmd, cwd=str(REPO), env=dict(os.environ, OMP_NUM_THREADS=threads), stdout=fh,
                            stderr=subprocess.STDOUT, check=True, start_new_session=True)
     finally:
         _stop(server)

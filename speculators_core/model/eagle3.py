@@ -104,7 +104,7 @@ class Eagle3Drafter(nn.Module):
         diag = torch.eye(T, dtype=torch.bool, device=input_ids.device).expand(B, 1, T, T)
 
         h = self.fc(aux)
-        caches: list[list] = [[] for _ in self.layers]
+        past: list = [None] * len(self.layers)   # per layer: (keys, values) of the steps so far
         total = h.new_zeros((), dtype=torch.float32)
         stats: list[StepStats] = []
         logits_out = []
@@ -116,7 +116,9 @@ class Eagle3Drafter(nn.Module):
             mask = block0 if k == 0 else torch.cat([block0] + [diag] * k, dim=-1)
             x = h
             for i, layer in enumerate(self.layers):
-                x = layer(x, emb if i == 0 else None, cos, sin, caches[i], mask)
+                x, (k_new, v_new) = layer(x, emb if i == 0 else None, cos, sin, past[i], mask)
+                past[i] = (k_new, v_new) if past[i] is None else (torch.cat([past[i][0], k_new], dim=2),
+                                                                  torch.cat([past[i][1], v_new], dim=2))
             h = x
             logits = self.lm_head(self.norm(h))
             if return_logits:

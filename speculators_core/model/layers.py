@@ -78,23 +78,25 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(in_size, self.kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.heads * self.head_dim, cfg.hidden_size, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: list, mask: torch.Tensor) -> torch.Tensor:
-        """x [B, T, in]; `cache` is this layer's list of (k, v) from earlier TTT steps (appended to);
-        mask [B, 1, T, (steps so far) * T] bool, True = may attend."""
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                past: Optional[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor):
+        """x [B, T, in]; `past` = this layer's keys/values of the earlier TTT steps, concatenated
+        along the sequence ([B, kv_heads, k*T, hd]) or None; mask [B, 1, T, (k+1)*T] bool, True = may
+        attend. Returns (output, (k, v) of this step). Tensors in, tensors out: no mutable state, so
+        FSDP's hooks see plain arguments."""
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(B, T, self.kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        cache.append((k, v))
-        keys = torch.cat([kv[0] for kv in cache], dim=2) if len(cache) > 1 else k
-        values = torch.cat([kv[1] for kv in cache], dim=2) if len(cache) > 1 else v
+        keys = k if past is None else torch.cat([past[0], k], dim=2)
+        values = v if past is None else torch.cat([past[1], v], dim=2)
         if self.kv_heads != self.heads:
             rep = self.heads // self.kv_heads
             keys = keys.repeat_interleave(rep, dim=1)
             values = values.repeat_interleave(rep, dim=1)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
-        return self.o_proj(out.transpose(1, 2).reshape(B, T, self.heads * self.head_dim))
+        return self.o_proj(out.transpose(1, 2).reshape(B, T, self.heads * self.head_dim)), (k, v)
 
 
 class MLP(nn.Module):
@@ -124,7 +126,7 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(H, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, h: torch.Tensor, emb: Optional[torch.Tensor], cos, sin, cache: list, mask) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, emb: Optional[torch.Tensor], cos, sin, past, mask):
         if self.first:
             normed = self.hidden_norm(h)
             residual = normed if self.norm_before_residual else h
@@ -132,5 +134,6 @@ class DecoderLayer(nn.Module):
         else:
             residual = h
             x = self.input_layernorm(h)
-        h = residual + self.self_attn(x, cos, sin, cache, mask)
-        return h + self.mlp(self.post_attention_layernorm(h))
+        attn, kv = self.self_attn(x, cos, sin, past, mask)
+        h = residual + attn
+        return h + self.mlp(self.post_attention_layernorm(h)), kv

@@ -95,8 +95,8 @@ def test_fsdp_two_processes_match_one_process(tiny_target, tmp_path):
     assert read_metrics(tmp_path / "two")[0]["world_size"] == 2
     for a, b in zip(one, two):
         assert a["tokens"] == b["tokens"] == 128
-        assert math.isclose(a["loss"], b["loss"], rel_tol=2e-2), (a["loss"], b["loss"])
-        assert math.isclose(a["grad_norm"], b["grad_norm"], rel_tol=5e-2), (a["grad_norm"], b["grad_norm"])
+        assert math.isclose(a["loss"], b["loss"], rel_tol=2e-3), (a["loss"], b["loss"])
+        assert math.isclose(a["grad_norm"], b["grad_norm"], rel_tol=5e-3), (a["grad_norm"], b["grad_norm"])
     # the weights after training agree too (saved bf16)
     from safetensors.torch import load_file
 
@@ -132,7 +132,7 @@ def test_resume_after_kill_9(tiny_target, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
     assert (save / "0" / "model.safetensors").exists() and not (save / "2").exists()
-    steps_before = [r["step"] for r in read_metrics(save) if r["type"] == "train"]
+    before = [r for r in read_metrics(save) if r["type"] == "train"]
     out = run_train(argv + ["--resume"])
     recs = read_metrics(save)
     starts = [r for r in recs if r["type"] == "start"]
@@ -141,7 +141,13 @@ def test_resume_after_kill_9(tiny_target, tmp_path):
     first = next(r for r in resumed if r["type"] == "train")
     done = starts[-1]["resumed_from_epoch"]
     assert first["epoch"] == done + 1
-    assert first["step"] == sum(1 for s in steps_before if s <= first["step"] - 1) and first["step"] > 1
+    assert first["step"] == max(r["step"] for r in before if r["epoch"] == done) + 1
+    # the continued run repeats the interrupted steps exactly: same lr, same loss (fp32 master
+    # weights, optimizer state and the per-row data order/noise come back from the checkpoint)
+    same = [r for r in before if r["step"] == first["step"]]
+    assert same, "the kill came before the first step after the checkpoint was recorded"
+    assert math.isclose(same[-1]["lr"], first["lr"], rel_tol=1e-9)
+    assert math.isclose(same[-1]["loss"], first["loss"], rel_tol=1e-4), (same[-1]["loss"], first["loss"])
     assert resumed[-1] == {**resumed[-1], "type": "end", "status": "completed"}
     # every checkpoint directory is complete and loadable; nothing temporary is left
     from safetensors.torch import load_file
