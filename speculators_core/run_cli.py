@@ -241,7 +241,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             except ImportError:
                 print("note: the dashboard is not available; running headless", file=sys.stderr)
         if args.detach or run_app is not None:
-            run_dir = start_detached(cfg, source, args.runs_dir)
+            try:
+                run_dir = start_detached(cfg, source, args.runs_dir)
+            except RuntimeError as exc:  # the supervisor died at once: its output says why
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
             if run_app is not None:
                 return int(run_app(run_dir=run_dir) or 0)
             st = rundir.read_state(run_dir)
