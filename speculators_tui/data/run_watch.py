@@ -21,7 +21,8 @@ from speculators_core.fsutil import read_jsonl
 MAX_POINTS = 4000
 GPU_HISTORY = 60
 LOG_FIRST_READ = 64 * 1024
-LOG_FILES = {"trainer": "train.log", "server": "server.log", "prepare": "prepare.log", "generate": "generate.log"}
+LOG_FILES = {"trainer": "train.log", "server": "server.log", "prepare": "prepare.log", "generate": "generate.log",
+             "supervisor": "supervisor.log"}
 
 
 def _thin(points: list) -> None:
@@ -78,6 +79,8 @@ class RunWatcher:
         self.server_healthy_at: Optional[float] = None
         self.gpus: dict[int, GpuView] = {}
         self.log_offsets: dict[str, int] = {}
+        self._events_shown = 0
+        self._event_count = 0
 
     # -- reading -----------------------------------------------------------------------------------
     def poll(self) -> bool:
@@ -159,6 +162,7 @@ class RunWatcher:
         recs = self._records("events.jsonl")
         for r in recs:
             self.events.append(r)
+            self._event_count += 1
             ev = r.get("event")
             if ev == "warning":
                 self.warning = r
@@ -188,7 +192,10 @@ class RunWatcher:
         return bool(recs)
 
     def read_log(self, name: str) -> str:
-        """New text of log `name` (a LOG_FILES key) since the last call; the first call reads the tail."""
+        """New text of log `name` (a LOG_FILES key, or "events") since the last call; the first call
+        reads the tail."""
+        if name == "events":
+            return self._events_text()
         path = self.run_dir / LOG_FILES[name]
         try:
             size = path.stat().st_size
@@ -215,6 +222,13 @@ class RunWatcher:
             cut = data.rfind(b"\n")
         self.log_offsets[name] = offset + cut + 1
         return data[: cut + 1].decode("utf-8", errors="replace")
+
+    def _events_text(self) -> str:
+        """Events not shown yet (at most the bounded history)."""
+        unseen = min(len(self.events), self._event_count - self._events_shown)
+        new = list(self.events)[len(self.events) - unseen:] if unseen else []
+        self._events_shown = self._event_count
+        return "".join(format_event(e) + "\n" for e in new)
 
     # -- derived views -----------------------------------------------------------------------------
     @property
@@ -268,3 +282,14 @@ class RunWatcher:
             return None
         end = self.state.get("finished") or (now or time.time())
         return float(end) - float(started)
+
+
+def format_event(ev: dict) -> str:
+    """`12:03:04 stage_failed server: message` (local time)."""
+    t = ev.get("time")
+    stamp = time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
+    stage = f" {ev['stage']}" if ev.get("stage") else ""
+    msg = str(ev.get("message") or "")
+    if ev.get("fix"):
+        msg += f" (fix: {ev['fix']})"
+    return f"{stamp} {ev.get('event', '?')}{stage}: {msg}"

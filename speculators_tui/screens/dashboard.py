@@ -29,7 +29,8 @@ from speculators_tui.widgets.stage_timeline import StageTimeline, duration, time
 ACC_COLOURS = ("green", "cyan", "magenta", "yellow", "blue", "red", "white", "bright_green")
 POLL_S = 1.0
 POLL_FINISHED_S = 5.0
-LOG_TABS = (("trainer", "Trainer"), ("server", "Server"), ("prepare", "Prepare"), ("generate", "Generate"))
+LOG_TABS = (("trainer", "Trainer"), ("server", "Server"), ("prepare", "Prepare"), ("generate", "Generate"),
+            ("events", "Events"), ("supervisor", "Supervisor"))
 
 
 def _num(v, fmt: str = "{:.4g}") -> str:

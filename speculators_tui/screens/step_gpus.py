@@ -16,6 +16,17 @@ from speculators_tui.widgets.gpu_panel import ROLE_STYLE
 ROLES = ("idle", "server", "training")
 
 
+class GpuTable(DataTable):
+    """A DataTable where one click on a GPU's row selects it (DataTable alone needs two)."""
+
+    async def _on_click(self, event) -> None:
+        # Textual also runs DataTable._on_click for this event (handlers of every class in the MRO),
+        # after this one: it moves the cursor, and selects only a row that was already highlighted.
+        row = event.style.meta.get("row")
+        if isinstance(row, int) and 0 <= row < self.row_count and row != self.cursor_row:
+            self.post_message(self.RowSelected(self, row, self.ordered_rows[row].key))
+
+
 class GpuStep(WizardStep):
     STEP = 1
     BINDINGS = [
@@ -38,7 +49,7 @@ class GpuStep(WizardStep):
 
     def compose_body(self) -> ComposeResult:
         yield Static("Probing GPUs…", id="gpu-status")
-        yield DataTable(id="gpu-table", cursor_type="row", zebra_stripes=True)
+        yield GpuTable(id="gpu-table", cursor_type="row", zebra_stripes=True)
         yield Static(Text.assemble(("s", "bold"), " server · ", ("t", "bold"), " training · ", ("n", "bold"),
                                    " none · ", ("enter/click", "bold"), " cycle · ", ("a", "bold"),
                                    " suggested split · ", ("c", "bold"), " CPU path"), id="gpu-keys")
@@ -141,7 +152,9 @@ class GpuStep(WizardStep):
         if not self.gpus:
             return
         table = self.query_one("#gpu-table", DataTable)
-        index = self.gpus[table.cursor_row].index
+        self.assign(self.gpus[table.cursor_row].index, role)
+
+    def assign(self, index: int, role: str) -> None:
         server = [i for i in self.cfg.hidden_states.gpus if i != index]
         training = [i for i in self.cfg.training.gpus if i != index]
         if role == "server":
@@ -154,7 +167,7 @@ class GpuStep(WizardStep):
         index = int(event.row_key.value)
         current = self._role(index)
         nxt = ROLES[(ROLES.index(current) + 1) % len(ROLES)] if current in ROLES else "idle"
-        self.action_assign(nxt)
+        self.assign(index, nxt)
 
     def action_suggest(self) -> None:
         from speculators_core.advice import suggest_split

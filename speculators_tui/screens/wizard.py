@@ -100,6 +100,11 @@ class WizardStep(Screen):
         self.config_changed(event.dotted)
         self.revalidate()
 
+    def on_input_submitted(self, event) -> None:
+        """Enter in a field moves to the next one (Tab does too)."""
+        event.stop()
+        self.focus_next()
+
     def config_changed(self, dotted: str) -> None:
         """Hook: a field changed (e.g. reload the target's facts)."""
 

@@ -72,3 +72,16 @@ def test_line_chart_smoothing_keeps_the_scale_of_the_data():
         c.series = [("step 0", pts, "green")]
     dots = lambda c: sum(1 for t in c.render_lines_text(30, 12)[:-1] for ch in t.plain if 0x2800 < ord(ch) <= 0x28FF)
     assert dots(smooth) < dots(raw)  # a zig-zag drawn as a line around 0.5, not a filled band
+
+
+def test_events_are_shown_once_each(fabricated_run):
+    w = RunWatcher(fabricated_run)
+    w.poll()
+    text = w.read_log("events")
+    assert text.count("\n") == 6 and "server_healthy server: healthy" in text
+    assert "(fix: give the server GPUs 0,1,3 (data parallel 3))" in text
+    assert w.read_log("events") == ""
+    with (fabricated_run / "events.jsonl").open("a") as fh:
+        fh.write(json.dumps({"time": 1.0, "event": "run_stopped", "message": "bye"}) + "\n")
+    w.poll()
+    assert w.read_log("events").endswith("run_stopped: bye\n")

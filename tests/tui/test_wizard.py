@@ -236,3 +236,24 @@ async def test_a_failing_gpu_probe_is_reported(user_config, tmp_path, monkeypatc
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "NVML exploded" in str(app.screen.query_one("#gpu-status", Static).render())
+
+
+async def test_gpu_roles_by_mouse(user_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from speculators_core.presets import find_preset
+
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        app.open_wizard(find_preset("qwen3-8b-sharegpt-online-5k").load(), "test", step=1)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.config.hidden_states.gpus == [0, 1] and app.config.training.gpus == [2, 3]
+        # Row of GPU 3 (header is line 0): a click cycles none -> server -> training -> none.
+        await pilot.click("#gpu-table", offset=(3, 4))
+        await pilot.pause()
+        assert app.config.training.gpus == [2] and 3 not in app.config.hidden_states.gpus  # training -> none
+        await pilot.click("#gpu-table", offset=(3, 4))
+        await pilot.pause()
+        assert app.config.hidden_states.gpus == [0, 1, 3]
+        assert app.config.hidden_states.data_parallel_size == 3  # follows the server GPUs (tp 1)
