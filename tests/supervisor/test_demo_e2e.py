@@ -40,12 +40,13 @@ def demo_dir(tmp_path_factory):
     return d
 
 
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+def _env(demo_dir):
+    # A fresh model cache: the first run builds the demo target (the assets stage), as on a new machine.
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", SPECULATORS_TUI_CACHE=str(demo_dir / "cache"))
 
 
 def _start(demo_dir, *extra):
-    return subprocess.Popen([*CLI, "run", str(demo_dir / "demo.toml"), *extra], cwd=demo_dir, env=_env(),
+    return subprocess.Popen([*CLI, "run", str(demo_dir / "demo.toml"), *extra], cwd=demo_dir, env=_env(demo_dir),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
@@ -76,6 +77,8 @@ def test_demo_runs_survives_a_server_kill_and_resumes(demo_dir):
             os.killpg(p.pid, signal.SIGKILL)
     assert p.returncode == 0, out
     ev = [e["event"] for e in _events(run_dir)]
+    assert ("stage_finished", "assets") in [(e["event"], e.get("stage")) for e in _events(run_dir)]
+    assert (demo_dir / "cache" / "models" / "tiny-qwen3" / "config.json").exists()
     assert "server_restarted" in ev and ev[-1] == "run_finished", ev
     state = rundir.read_state(run_dir)
     assert state["status"] == "completed" and state["stages"]["server"]["restarts"] == 1
@@ -86,7 +89,7 @@ def test_demo_runs_survives_a_server_kill_and_resumes(demo_dir):
     assert "server_restarted" in out and "run tiny-cpu-demo" in out  # the headless display
     assert port_free(port) and not any(procs.pid_alive(x) for x in _all_pids(state))
     assert (run_dir / "run.sh").read_text() == subprocess.run(
-        [*CLI, "export", str(run_dir)], env=_env(), capture_output=True, text=True, check=True).stdout
+        [*CLI, "export", str(run_dir)], env=_env(demo_dir), capture_output=True, text=True, check=True).stdout
 
     # A second run of the same config: the data is not prepared again and training resumes (all done).
     p2 = _start(demo_dir, "--headless")
@@ -120,9 +123,9 @@ def test_stopping_a_real_run_leaves_no_process(demo_dir, how):
         else:
             assert p.wait(timeout=30) == 0  # --detach returns at once; the run goes on
             assert procs.pid_alive(state["pid"])
-            status = subprocess.run([*CLI, "status", str(run_dir)], env=_env(), capture_output=True, text=True)
+            status = subprocess.run([*CLI, "status", str(run_dir)], env=_env(demo_dir), capture_output=True, text=True)
             assert "running" in status.stdout and "train" in status.stdout
-            stop = subprocess.run([*CLI, "stop", str(run_dir)], env=_env(), capture_output=True, text=True,
+            stop = subprocess.run([*CLI, "stop", str(run_dir)], env=_env(demo_dir), capture_output=True, text=True,
                                   timeout=90)
             assert stop.returncode == 0 and "stopped" in stop.stdout
     finally:
