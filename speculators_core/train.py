@@ -59,6 +59,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     from speculators_core.stage_args import train_parser
 
     args = train_parser().parse_args(argv)
+    import signal
+
+    def _terminate(signum, frame):  # a supervisor's stop: still write the `end` record
+        raise SystemExit(f"terminated by signal {signum}")
+
+    signal.signal(signal.SIGTERM, _terminate)
     from speculators_core.training import distributed
 
     d = distributed.setup(args.device)
@@ -70,11 +76,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         Trainer(args, d, metrics).run()
     except BaseException as exc:
-        msg = f"{type(exc).__name__}: {exc}"
-        metrics.write("end", status="failed", message=msg)
+        metrics.write("end", status="failed", message=f"{type(exc).__name__}: {exc}")
         metrics.close()
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         raise
     metrics.write("end", status="completed", message="")
     metrics.close()

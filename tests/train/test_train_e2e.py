@@ -162,3 +162,24 @@ def test_resume_after_kill_9(tiny_target, tmp_path):
     again = run_train(argv + ["--resume"])
     assert "already done" in again.stdout
     assert out.returncode == 0
+
+
+@pytest.mark.slow
+def test_from_pretrained_starts_from_the_checkpoint_and_bad_input_fails_clearly(tiny_target, tmp_path):
+    data, cache = _equal_length_data(tmp_path, tiny_target, n_rows=4)
+    common = ["--total-seq-len", "128", "--draft-vocab-size", "512", "--on-missing", "raise",
+              "--hidden-states-path", str(cache), "--val-split", "0", "--epochs", "1"]
+    run_train(train_argv(tiny_target, data, tmp_path / "a", *common, "--lr", "1e-2"))
+    run_train(train_argv(tiny_target, data, tmp_path / "b", *common, "--lr", "0", "--from-pretrained",
+                         str(tmp_path / "a" / "0")))
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(tmp_path / "a" / "0" / "model.safetensors")), load_file(str(tmp_path / "b" / "0" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # lr 0: unchanged
+    # offline mode without a cache entry: a clear error, an `end` record with status failed, exit != 0
+    bad = run_train(train_argv(tiny_target, data, tmp_path / "c", *common[:4], "--on-missing", "raise",
+                               "--hidden-states-path", str(tmp_path / "empty")), check=False)
+    assert bad.returncode != 0
+    assert "no cached hidden states" in bad.stderr
+    end = read_metrics(tmp_path / "c")[-1]
+    assert end["type"] == "end" and end["status"] == "failed" and "MissingHiddenStates" in end["message"]
