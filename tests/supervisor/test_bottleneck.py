@@ -1,6 +1,5 @@
 """The datagen bottleneck detector on recorded metric streams, and inside the supervisor."""
 
-import json
 from pathlib import Path
 
 import pytest

@@ -1,7 +1,6 @@
 """The run commands' argument handling and read-only views, through the real CLI entry point."""
 
 import json
-import os
 import time
 
 from speculators_core import config as cfgmod

@@ -1,14 +1,11 @@
 """Run directories: layout, state, listing, log tails, and export == what the supervisor runs."""
 
-import io
 import os
 import time
-from contextlib import redirect_stdout
-from pathlib import Path
 
 from speculators_core import config as cfgmod
 from speculators_core import rundir
-from speculators_core.commands import build_stages, render_script
+from speculators_core.commands import render_script
 from speculators_core.presets import find_preset
 from speculators_core.supervisor import Supervisor
 
