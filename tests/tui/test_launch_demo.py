@@ -57,6 +57,26 @@ async def test_launch_tiny_demo_see_metrics_and_stop(user_config, tmp_path, monk
                 break
         assert len(scr.watcher.train_loss) >= 2, (run_dir / "train.log").read_text()[-3000:]
         assert scr.query_one("#chart-loss").series[0][1]
+        # Detach: back to the start screen, the run goes on; re-attach from "Recent runs".
+        from speculators_core.supervisor import is_running
+        from speculators_tui.screens.start import StartScreen
+
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, StartScreen)
+        assert is_running(run_dir)
+        start = app.screen
+        index = next(i for i, (kind, obj) in enumerate(start.targets_list) if kind == "run" and obj == run_dir)
+        start.query_one(OptionList).highlighted = index
+        await pilot.press("enter")
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, DashboardScreen) and scr.run_dir == run_dir
+        for _ in range(20):
+            await pilot.pause(0.2)
+            if scr.watcher.train_loss:
+                break
+        assert scr.watcher.train_loss
         st = read_state(run_dir)
         assert st["status"] == "running"
         pids = [s["pid"] for s in st["stages"].values() if s.get("pid")] + [st["pid"]]
