@@ -318,7 +318,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     running = is_running(path)
     status = st.get("status", "?")
     if status in ("starting", "running") and not running:
-        status += " (but its supervisor is gone: it was killed; `stop` cleans up)"
+        status += (" (its supervisor never started)" if not st.get("pid")
+                   else " (but its supervisor is gone: it was killed; `stop` cleans up)")
     print(f"run:     {path.name}")
     print(f"status:  {status}" + (f" (supervisor pid {st.get('pid')})" if running else ""))
     print(f"started: {_fmt_time(st.get('started'))}   finished: {_fmt_time(st.get('finished'))}")
