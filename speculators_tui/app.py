@@ -72,6 +72,8 @@ class SpeculatorsApp(App[int]):
         self.dashboard_only = False
 
     def on_mount(self) -> None:
+        if any(isinstance(s, StartScreen) for s in self.screen_stack):
+            return  # mounted once already (a subclass's on_mount calling super())
         self.push_screen(StartScreen())
         if self.initial_run_dir is not None:
             self.dashboard_only = True

@@ -54,6 +54,7 @@ class ReviewScreen(Screen):
             with VerticalScroll(id="script-pane"):
                 yield Static(id="script-text")
         yield Static("", id="problems")
+        yield Static("", id="summary")
         with Horizontal(id="nav"):
             yield Button("‹ Back", id="back", compact=True)
             yield Button("Save preset", id="save", compact=True)
@@ -98,6 +99,7 @@ class ReviewScreen(Screen):
         problems = self.query_one("#problems", Static)
         problems.update(text)
         problems.display = bool(text.plain)
+        self.query_one("#summary", Static).update(self.summary())
         blocked = bool(self.errors) or self.script is None
         self.query_one("#launch", Button).disabled = blocked
         self.query_one("#export", Button).disabled = self.script is None
@@ -105,6 +107,17 @@ class ReviewScreen(Screen):
         self.query_one("#nav-note", Static).update(
             Text(f"{len(self.errors)} error(s): go back to fix them" if self.errors else "", style="red"))
         self.refresh_bindings()
+
+    def summary(self) -> Text:
+        from speculators_core.commands import build_stages
+
+        try:
+            stages = build_stages(self.cfg, self.app.target)  # type: ignore[attr-defined]
+        except (cfgmod.ConfigError, ValueError):
+            return Text("")
+        names = " → ".join(s.name for s in stages)
+        return Text(f"→ {names}; run directory {os.path.join(self.cfg.run.dir, self.cfg.run.name)}-<time>/ "
+                    f"(launch starts it in the background: leaving the app does not stop it)")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "launch" and (getattr(self, "errors", None) or getattr(self, "script", None) is None):

@@ -19,22 +19,26 @@ SYNTHETIC_GPU = RECORDED.parent / "synthetic_gpu" / "gpu.jsonl"
 PRESET = "qwen3-8b-sharegpt-hybrid-5k"  # a target that is not in the (empty) hub cache: same on every machine
 
 
-def wizard_app(step: int, probe=four_gpus) -> SpeculatorsApp:
-    from speculators_core.presets import find_preset
-
-    class WizardApp(SpeculatorsApp):
-        def on_mount(self) -> None:
-            super().on_mount()
-            self.open_wizard(find_preset(PRESET).load(), f"{PRESET}.toml", step=step)
-
-    return WizardApp(gpu_probe=probe, runs_dirs=[])
-
-
 async def settle(pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def at_step(step: int):
+    """run_before: open the wizard on PRESET at `step` (0-3), as the start screen does."""
+    from speculators_core.presets import find_preset
+
+    async def before(pilot) -> None:
+        await pilot.pause()
+        pilot.app.open_wizard(find_preset(PRESET).load(), f"{PRESET}.toml", step=step)
+        await settle(pilot)
+        from speculators_tui.screens.start import StartScreen
+
+        assert not isinstance(pilot.app.screen, StartScreen)
+
+    return before
 
 
 def test_start_screen(snap_compare, user_config, offline_env):
@@ -43,15 +47,17 @@ def test_start_screen(snap_compare, user_config, offline_env):
 
 @pytest.mark.parametrize("step", [0, 1, 2, 3], ids=["model", "gpus", "training", "review"])
 def test_wizard_step(snap_compare, user_config, offline_env, step):
-    assert snap_compare(wizard_app(step), run_before=settle, terminal_size=(80, 24))
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=at_step(step), terminal_size=(80, 24))
 
 
 def test_gpus_step_without_gpu(snap_compare, user_config, offline_env):
-    assert snap_compare(wizard_app(1, probe=no_gpus), run_before=settle)
+    assert snap_compare(SpeculatorsApp(gpu_probe=no_gpus, runs_dirs=[]), run_before=at_step(1))
 
 
 def test_review_wide(snap_compare, user_config, offline_env):
-    assert snap_compare(wizard_app(3), run_before=settle, terminal_size=(140, 40))
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=at_step(3), terminal_size=(140, 40))
 
 
 def test_dashboard_recorded_run(snap_compare, user_config, offline_env):
