@@ -215,6 +215,7 @@ class Trainer:
         self.model, self.opt, self.sched = model, opt, sched
 
         # hidden states
+        self.layer_ids = layer_ids
         client = None
         if a.on_missing == "generate":
             if not a.vllm_endpoint:
@@ -228,7 +229,8 @@ class Trainer:
             client = SyncHiddenStatesClient(
                 endpoints=a.vllm_endpoint, storage_dir=a.hidden_states_storage,
                 max_in_flight=a.max_in_flight, max_files_on_disk=a.max_files_on_disk,
-                request_timeout=a.request_timeout, grace_period=a.server_grace_period)
+                request_timeout=a.request_timeout, grace_period=a.server_grace_period,
+                num_layers=len(layer_ids), hidden_size=cfg.hidden_size)
         from speculators_core.training.source import RowSource
 
         self.source = RowSource(data, on_missing=a.on_missing, on_generate=a.on_generate,

@@ -44,7 +44,7 @@ def test_learns_on_demo_data_with_hf_engine(tiny_target, demo_prepared, tmp_path
         wait_health(f"http://127.0.0.1:{port}/health", proc, timeout=120, log=log)
         save = tmp_path / "ckpt"
         run_dir = tmp_path / "run"
-        run_train(train_argv(tiny_target, demo_prepared, save, "--epochs", "2", "--total-seq-len", "4096",
+        run_train(train_argv(tiny_target, demo_prepared, save, "--epochs", "2", "--total-seq-len", "1024",
                              "--draft-vocab-size", "1024", "--lr", "2e-3", "--vllm-endpoint",
                              f"http://127.0.0.1:{port}/v1", "--hidden-states-storage", str(storage),
                              "--on-missing", "generate", "--on-generate", "delete", "--run-dir", str(run_dir)),
@@ -67,7 +67,7 @@ def test_learns_on_demo_data_with_hf_engine(tiny_target, demo_prepared, tmp_path
     assert len(ckpts) == 2 and all(CKPT_KEYS <= set(c) for c in ckpts)
     # learning: validation loss falls and full_acc_0 is far above chance (1/1024)
     assert vals[1]["loss"] < vals[0]["loss"]
-    assert vals[1]["full_acc_0"] > 0.1, vals[1]
+    assert vals[1]["full_acc_0"] > 0.05, vals[1]  # chance: 1/1024
     assert os.path.realpath(save / "checkpoint_best") == str((save / str(min(ckpts, key=lambda c: c["val_loss"])["epoch"])).resolve())
     assert not list(storage.glob("*.safetensors"))  # online mode deletes the server's files
 
