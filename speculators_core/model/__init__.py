@@ -1,0 +1,1 @@
+"""The EAGLE-3 drafter: config (`DrafterConfig`), layers, the TTT forward (`Eagle3Drafter`), vocabulary mapping, verifier tensors."""
