@@ -67,6 +67,7 @@ class DashboardScreen(Screen):
         self._stopping = False
         self._timer = None
         self._last_error: Optional[str] = None
+        self._binding_state: tuple = ()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -149,6 +150,8 @@ class DashboardScreen(Screen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if self._active_log() is not None:
             self._poll()  # show the log now, not at the next tick
+        else:
+            self.update_view(full=True)  # hidden tabs are not kept up to date: catch up now
 
     # -- view --------------------------------------------------------------------------------------
     def update_view(self, full: bool = True) -> None:
@@ -159,20 +162,32 @@ class DashboardScreen(Screen):
         if srv and srv.started and w.server_healthy_at:
             ready = w.server_healthy_at - srv.started
         self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready))
-        self.query_one("#stats", Static).update(self.stats_text(now))
-        self.refresh_bindings()
+        # The footer is rebuilt on refresh_bindings (costly): only when what it shows changes.
+        keys = (w.finished, self._stopping, bool(w.warning and w.warning.get("fix_config")))
+        if keys != self._binding_state:
+            self._binding_state = keys
+            self.refresh_bindings()
+        # Only the visible tab is updated (the others catch up when shown): cheap while watching logs.
+        tab = self.query_one("#tabs", TabbedContent).active
+        if tab == "metrics":
+            self.query_one("#stats", Static).update(self.stats_text(now))  # the clock ticks
         if not full:
             return
         self._update_banner()
+        if tab == "checkpoints":
+            self._update_checkpoints()
+        gpus = [w.gpus[i] for i in sorted(w.gpus)]
+        if tab == "gpus":
+            self.query_one("#gpu-panel", GpuPanel).show(gpus)
+        if tab != "metrics":
+            return
+        if self.query_one("#metrics-gpus").display:
+            self.query_one("#metrics-gpus", GpuPanel).show(gpus)
         loss_series = [("train", w.train_loss, "cyan"), ("val", w.val_loss, "magenta")]
         self.query_one("#chart-loss", LineChart).set_series(loss_series)
         acc = [(f"step {k}", pts, ACC_COLOURS[k % len(ACC_COLOURS)]) for k, pts in sorted(w.acc.items())]
         self.query_one("#chart-acc", LineChart).set_series(acc)
         self.query_one("#chart-tps", LineChart).set_series([("tokens/s", w.tokens_per_s, "green")])
-        gpus = [w.gpus[i] for i in sorted(w.gpus)]
-        self.query_one("#gpu-panel", GpuPanel).show(gpus)
-        self.query_one("#metrics-gpus", GpuPanel).show(gpus)
-        self._update_checkpoints()
 
     def stats_text(self, now: float) -> Text:
         w = self.watcher
@@ -243,7 +258,6 @@ class DashboardScreen(Screen):
         banner.update(text)
         banner.display = bool(text.plain)
         banner.set_class(bool(fail), "error")
-        self.refresh_bindings()
 
     def _update_checkpoints(self) -> None:
         w = self.watcher

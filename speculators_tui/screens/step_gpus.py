@@ -117,6 +117,7 @@ class GpuStep(WizardStep):
                 table.focus()
         self._fill_table()
         self.revalidate()
+        self.refresh_bindings()  # GPU keys shown only when there are GPUs
 
     def _role(self, index: int) -> str:
         s, t = index in self.cfg.hidden_states.gpus, index in self.cfg.training.gpus

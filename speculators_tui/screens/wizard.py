@@ -146,7 +146,9 @@ class WizardStep(Screen):
         self.query_one("#next", Button).disabled = bool(blocked)
         note = f"{len(blocked)} problem{'s' if len(blocked) != 1 else ''} to fix" if blocked else ""
         self.query_one("#nav-note", Static).update(Text(note, style="red"))
-        self.refresh_bindings()
+        if bool(blocked) != getattr(self, "_was_blocked", None):  # the footer is rebuilt: only on change
+            self._was_blocked = bool(blocked)
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next":
