@@ -233,31 +233,37 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
     chunks = [order[i : i + CHUNK_ROWS] for i in range(0, n, CHUNK_ROWS)]
     processor = ChunkProcessor(table, tokenizer, opts.seq_length, opts.minimum_valid_tokens)
 
+    from speculators_core.data.writer import TokenCounter
+
+    counter = TokenCounter()
     ids_out: list = []
     masks_out: list = []
     dropped: Counter = Counter()
     notes: dict[str, str] = {}
     summary = PrepareSummary(output=str(opts.output), rows_total=n)
-    bar = _progress(n, progress)
-    t_process = time.perf_counter()
     workers = min(opts.num_workers, len(chunks))
     pool = None
     saved_env = os.environ.get("TOKENIZERS_PARALLELISM")
+    bar = None
     try:
         if workers > 1:
             # Parallelism comes from the processes; the Rust thread pool must not be forked in use.
             os.environ["TOKENIZERS_PARALLELISM"] = "false"
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            # (created before the progress bar: fork while no helper thread runs)
             pool = multiprocessing.get_context(method).Pool(workers, initializer=init_worker, initargs=(processor,))
-            results = pool.imap(run_chunk, chunks)
+            results = _pool_results(pool, pool.imap(run_chunk, chunks))
         else:
             results = map(processor, chunks)
+        bar = _progress(n, progress)
+        t_process = time.perf_counter()
         for chunk, res in zip(chunks, results):
             done = False
             rows_read = len(chunk)
             for pos, ids, mask in res.kept:
                 ids_out.append(ids)
                 masks_out.append(mask)
+                counter.add(ids, mask)
                 if opts.max_samples is not None and len(ids_out) >= opts.max_samples:
                     # rows after this one in the chunk were not needed: count only what was used
                     rows_read = pos + 1
@@ -299,9 +305,28 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
     summary.seconds = time.perf_counter() - t0
     manifest = {"fingerprint": fingerprint(inputs), "inputs": inputs, "summary": asdict(summary),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    write_output(opts.output, ids_out, masks_out, manifest)
+    write_output(opts.output, ids_out, masks_out, manifest, counter.as_dict())
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _pool_results(pool, it, poll_s: float = 0.5):
+    """Chunk results in order; a worker that died (OOM killer, a signal) is an error, not a hang
+    (multiprocessing.Pool would replace the worker and wait forever for its lost chunk)."""
+    procs = list(pool._pool)  # the worker processes (Pool only replaces them when one exits)
+    while True:
+        try:
+            yield it.next(timeout=poll_s)
+        except StopIteration:
+            return
+        except multiprocessing.TimeoutError:
+            dead = [p for p in procs if p.exitcode is not None]
+            if dead:
+                raise PrepareError(
+                    f"a preprocessing worker process died (pid {dead[0].pid}, exit code {dead[0].exitcode}: "
+                    f"killed by a signal or the out-of-memory killer?); fix: lower "
+                    f"--num-preprocessing-workers or --seq-length, or give the machine more memory"
+                ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,7 +66,7 @@ def encode_with_masks(
     encodings = tok_backend.encode_batch(list(texts), add_special_tokens=False)
     out: list[tuple[np.ndarray, np.ndarray]] = []
     for enc, row_spans in zip(encodings, spans):
-        ids = np.asarray(enc.ids, dtype=np.int64)
+        ids = np.asarray(enc.ids, dtype=np.int32)  # widened to int64 when written
         mask = np.zeros(len(ids), dtype=np.int8)
         n = len(ids)
         for a, b in row_spans:

@@ -62,6 +62,8 @@ class ChunkProcessor:
                 continue
             if isinstance(row, conv.Tokens):
                 ids = np.asarray(row.input_ids, dtype=np.int64)
+                if len(ids) and int(ids.max()) < self.vocab_size:
+                    ids = ids.astype(np.int32)
                 if len(ids) and int(ids.max()) >= self.vocab_size:
                     raise PrepareError(
                         f"{origin}: token id {int(ids.max())} is outside the tokenizer's vocabulary "

@@ -17,27 +17,38 @@ from speculators_core.data.manifest import MANIFEST
 from speculators_core.fsutil import atomic_write_json, replace_dir
 
 
-def _list_array(arrays: Sequence[np.ndarray], dtype):
+def _list_chunk(arrays: Sequence[np.ndarray], dtype):
     import pyarrow as pa
 
     lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
-    offsets = np.zeros(len(arrays) + 1, dtype=np.int32 if lengths.sum() < 2**31 else np.int64)
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     values = np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
-    cls = pa.ListArray if offsets.dtype == np.int32 else pa.LargeListArray
-    return cls.from_arrays(pa.array(offsets), pa.array(values))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
-def build_dataset(input_ids: Sequence[np.ndarray], loss_masks: Sequence[np.ndarray]):
+def _list_column(arrays: Sequence[np.ndarray], dtype, max_values: int = 1 << 30):
+    """A chunked list<dtype> column, each chunk under `max_values` values (32-bit list offsets)."""
+    import pyarrow as pa
+
+    chunks, start, total = [], 0, 0
+    for i, a in enumerate(arrays):
+        if total + len(a) > max_values and i > start:
+            chunks.append(_list_chunk(arrays[start:i], dtype))
+            start, total = i, 0
+        total += len(a)
+    chunks.append(_list_chunk(arrays[start:], dtype))
+    return pa.chunked_array(chunks, type=pa.list_(pa.from_numpy_dtype(np.dtype(dtype))))
+
+
+def build_dataset(input_ids: Sequence[np.ndarray], loss_masks: Sequence[np.ndarray], max_values: int = 1 << 30):
     """A `datasets.Dataset` from per-sample arrays, built column-wise (no per-token Python)."""
     import datasets
     import pyarrow as pa
 
-    ids_col = _list_array(input_ids, np.int64)
-    mask_col = _list_array(loss_masks, np.int8)
+    ids_col = _list_column(input_ids, np.int64, max_values)
+    mask_col = _list_column(loss_masks, np.int8, max_values)
     seq = pa.array(np.fromiter((len(a) for a in input_ids), dtype=np.int64, count=len(input_ids)))
-    if isinstance(ids_col, pa.LargeListArray):  # datasets' Sequence feature wants 32-bit offsets
-        ids_col, mask_col = ids_col.cast(pa.list_(pa.int64())), mask_col.cast(pa.list_(pa.int8()))
     table = pa.Table.from_arrays([ids_col, mask_col, seq], names=["input_ids", "loss_mask", "seq_len"])
     features = datasets.Features({
         "input_ids": datasets.Sequence(datasets.Value("int64")),
@@ -47,18 +58,38 @@ def build_dataset(input_ids: Sequence[np.ndarray], loss_masks: Sequence[np.ndarr
     return datasets.Dataset(datasets.table.InMemoryTable(table), info=datasets.DatasetInfo(features=features))
 
 
+class TokenCounter:
+    """Counts of loss-masked token ids, accumulated sample by sample (no big temporary)."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def add(self, ids: np.ndarray, mask: np.ndarray) -> None:
+        trained = ids[mask.astype(bool)]
+        if not len(trained):
+            return
+        c = np.bincount(trained)
+        if len(c) > len(self.counts):
+            c[: len(self.counts)] += self.counts
+            self.counts = c
+        else:
+            self.counts[: len(c)] += c
+
+    def as_dict(self) -> dict[int, int]:
+        nz = np.nonzero(self.counts)[0]
+        return {int(t): int(self.counts[t]) for t in nz}
+
+
 def token_freq(input_ids: Sequence[np.ndarray], loss_masks: Sequence[np.ndarray]) -> dict[int, int]:
     """{token_id: count} over loss-masked tokens only."""
-    if not input_ids:
-        return {}
-    trained = np.concatenate([ids[m.astype(bool)] for ids, m in zip(input_ids, loss_masks)])
-    counts = np.bincount(trained) if len(trained) else np.zeros(0, dtype=np.int64)
-    nz = np.nonzero(counts)[0]
-    return {int(t): int(counts[t]) for t in nz}
+    counter = TokenCounter()
+    for i in range(0, len(input_ids), 1024):  # batched: one bincount per 1024 samples
+        counter.add(np.concatenate(input_ids[i : i + 1024]), np.concatenate(loss_masks[i : i + 1024]))
+    return counter.as_dict()
 
 
 def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks: Sequence[np.ndarray],
-                 manifest: dict[str, Any]) -> Path:
+                 manifest: dict[str, Any], freq: dict[int, int] | None = None) -> Path:
     import torch
 
     out = Path(output)
@@ -67,7 +98,7 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         _save_quietly(build_dataset(input_ids, loss_masks), tmp)
-        torch.save(token_freq(input_ids, loss_masks), tmp / "token_freq.pt")
+        torch.save(freq if freq is not None else token_freq(input_ids, loss_masks), tmp / "token_freq.pt")
         atomic_write_json(tmp / MANIFEST, manifest)
         replace_dir(tmp, out)
     except BaseException:

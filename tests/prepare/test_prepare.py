@@ -269,3 +269,37 @@ def test_is_prepared_is_cheap(style_tokenizer, write_jsonl, tmp_path):
             "print(ok, heavy)")
     p = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
     assert p.stdout.strip() == "True []", p.stderr
+
+
+def test_writer_splits_columns_into_chunks_with_32bit_offsets(tmp_path):
+    """Billions of tokens do not fit one arrow list array (32-bit offsets): columns are chunked."""
+    import datasets
+
+    from speculators_core.data.writer import build_dataset
+
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(0, 1000, size=n) for n in (5, 7, 3, 9, 1, 6)]
+    masks = [(rng.random(len(a)) < 0.5).astype(np.int8) for a in ids]
+    ds = build_dataset(ids, masks, max_values=10)
+    assert ds.data.column("input_ids").num_chunks > 1
+    ds.save_to_disk(str(tmp_path / "d"))
+    back = datasets.load_from_disk(str(tmp_path / "d"))
+    assert back["input_ids"] == [a.tolist() for a in ids] and back["loss_mask"] == [m.tolist() for m in masks]
+    assert back["seq_len"] == [len(a) for a in ids]
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(style_tokenizer, write_jsonl, tmp_path, monkeypatch):
+    from speculators_core.data.worker import ChunkProcessor
+
+    real = ChunkProcessor.__call__
+
+    def dies_on_third_chunk(self, indices):
+        if 150 in list(indices):
+            os._exit(9)  # as if the OOM killer took this worker
+        return real(self, indices)
+
+    monkeypatch.setattr(ChunkProcessor, "__call__", dies_on_third_chunk)
+    rows = [chat((f"Question number {i}?", f"Answer number {i}.")) for i in range(300)]
+    with pytest.raises(PrepareError, match="worker process died.*--num-preprocessing-workers"):
+        run(style_tokenizer("chatml"), [write_jsonl(rows)], tmp_path / "out", num_workers=2)
+    assert not (tmp_path / "out").exists()
