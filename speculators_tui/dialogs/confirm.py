@@ -14,6 +14,7 @@ class ConfirmDialog(ModalScreen[bool]):
     ConfirmDialog { align: center middle; }
     ConfirmDialog > Vertical { width: 60; max-width: 95%; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
     ConfirmDialog Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    ConfirmDialog .keys { color: $text-muted; margin-top: 1; }
     ConfirmDialog Button { margin-left: 2; }
     """
     BINDINGS = [
@@ -29,6 +30,7 @@ class ConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.question)
+            yield Static(f"[b]y[/b] {self.yes.lower()} · [b]n[/b]/[b]esc[/b] {self.no.lower()}", classes="keys")
             with Horizontal():
                 yield Button(self.no, id="no")
                 yield Button(self.yes, id="yes", variant="error")

@@ -31,6 +31,8 @@ def timeline(stages: list[StageView], status: str, now: float, server_ready_s: O
         if i:
             out.append(" ─ ", style="dim")
         icon, style = ICON.get(st.status, ("?", ""))
+        if status == "stopped" and st.status in ("failed", "running"):
+            icon, style = "■", "yellow"  # ended by the user's stop, not by an error
         out.append(f"{icon} ", style=style)
         out.append(LABEL.get(st.name, st.name), style=style if st.status == "running" else "")
         d = st.duration(now)
