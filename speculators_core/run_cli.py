@@ -189,7 +189,7 @@ def _hms(seconds: float) -> str:
 def _summary(f: RunFollower, console=None) -> None:
     from rich.console import Console
 
-    console = console or Console()
+    console = console or Console(soft_wrap=True)
     st = f.state
     started, finished = st.get("started"), st.get("finished") or time.time()
     dur = f" in {finished - started:.0f}s" if isinstance(started, (int, float)) else ""
