@@ -141,10 +141,6 @@ def read_local(path: str) -> LocalFile:
         if isinstance(obj, list):
             return LocalFile(p, obj, [f"{p} item {i}" for i in range(len(obj))])
         if isinstance(obj, dict):
-            for key in ("data", "rows", "conversations_list"):
-                if isinstance(obj.get(key), list) and not {"conversations", "messages", "input_ids"} & obj.keys():
-                    items = obj[key]
-                    return LocalFile(p, items, [f"{p} {key}[{i}]" for i in range(len(items))])
             return LocalFile(p, [obj], [str(p)])
         raise PrepareError(f"{p}: expected a JSON array of conversations or one conversation object, "
                            f"got {type(obj).__name__}")

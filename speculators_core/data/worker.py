@@ -62,14 +62,12 @@ class ChunkProcessor:
                 continue
             if isinstance(row, conv.Tokens):
                 ids = np.asarray(row.input_ids, dtype=np.int64)
-                if len(ids) and int(ids.max()) < self.vocab_size:
-                    ids = ids.astype(np.int32)
                 if len(ids) and int(ids.max()) >= self.vocab_size:
                     raise PrepareError(
                         f"{origin}: token id {int(ids.max())} is outside the tokenizer's vocabulary "
                         f"({self.vocab_size} ids); these rows were tokenised for another model"
                     )
-                direct[pos] = (ids, np.asarray(row.loss_mask, dtype=np.int8))
+                direct[pos] = (ids.astype(np.int32), np.asarray(row.loss_mask, dtype=np.int8))
                 continue
             try:
                 text, row_spans = self._renderer().render(row.messages)
@@ -95,7 +93,7 @@ class ChunkProcessor:
             ids, mask = encoded[pos]
             cut = len(ids) > self.seq_length
             if cut:
-                ids, mask = ids[: self.seq_length], mask[: self.seq_length]
+                ids, mask = ids[: self.seq_length].copy(), mask[: self.seq_length].copy()
             n_valid = int(mask.sum())
             if n_valid == 0:
                 res.drops.append((pos, conv.NO_TRAINABLE))
