@@ -3,8 +3,16 @@ loss mask and `token_freq.pt`, and save a `datasets` directory (format spec, sec
 
     python -m speculators_core.prepare --model builtin:tiny-qwen3 --data builtin:demo-chat --output out/
 
+Rows are read from every `--data` source, put in a seeded random order, processed in chunks (in
+this process, or by `--num-preprocessing-workers` forked workers; the output does not depend on the
+count), truncated to `--seq-length`, filtered (no trainable token, fewer than
+`--minimum-valid-tokens`), and written atomically. The output records its inputs (tokenizer file
+hashes, data file hashes, options) in `prepare_manifest.json`: the same inputs again -> "already
+prepared", exit 0; other inputs -> an error unless `--overwrite`.
+
 Python API: `prepare_dataset(PrepareOptions(...)) -> PrepareSummary`, and `is_prepared(...)`, a
 cheap check (file hashes, no tokenizer load) that an output is complete for exactly these inputs.
+Bad input raises `PrepareError` (the CLI prints it and exits 2).
 """
 
 from __future__ import annotations
