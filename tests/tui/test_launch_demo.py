@@ -10,8 +10,7 @@ from speculators_tui.screens.dashboard import DashboardScreen
 from speculators_tui.screens.review import ReviewScreen
 from speculators_tui.screens.step_gpus import GpuStep
 from speculators_tui.screens.step_model import ModelStep
-from tui_fakes import no_gpus
-from test_wizard import type_into
+from tui_fakes import no_gpus, type_into
 
 
 @pytest.mark.slow

@@ -13,20 +13,7 @@ from speculators_tui.screens.start import StartScreen
 from speculators_tui.screens.step_gpus import GpuStep
 from speculators_tui.screens.step_model import ModelStep
 from speculators_tui.screens.step_training import TrainingStep
-from tui_fakes import four_gpus, no_gpus
-
-
-async def type_into(pilot, dotted: str, text: str) -> None:
-    """Focus the field and type `text` key by key (long paths are pasted: one edit)."""
-    field = pilot.app.screen.query_one(f"#f-{dotted.replace('.', '--')}")
-    inp = field.query_one(Input)
-    inp.focus()
-    inp.value = ""
-    if len(text) > 20:
-        inp.insert_text_at_cursor(text)
-    elif text:
-        await pilot.press(*text)
-    await pilot.pause()
+from tui_fakes import four_gpus, no_gpus, type_into
 
 
 def error_of(app, dotted: str) -> str:

@@ -106,6 +106,21 @@ def write_run_dir(run_dir: Path, t0: float = 1_780_000_000.0, steps: int = 60, f
     return run_dir
 
 
+async def type_into(pilot, dotted: str, text: str) -> None:
+    """Focus a wizard field and type `text` key by key (long paths are pasted: one edit)."""
+    from textual.widgets import Input
+
+    field = pilot.app.screen.query_one(f"#f-{dotted.replace('.', '--')}")
+    inp = field.query_one(Input)
+    inp.focus()
+    inp.value = ""
+    if len(text) > 20:
+        inp.insert_text_at_cursor(text)
+    elif text:
+        await pilot.press(*text)
+    await pilot.pause()
+
+
 if __name__ == "__main__":  # pragma: no cover - a manual look in tmux
     from speculators_tui.app import SpeculatorsApp
 
