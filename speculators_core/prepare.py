@@ -70,6 +70,7 @@ class PrepareSummary:
     rows_kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     truncated: int = 0
+    assistant_turns_not_found: int = 0  # kept rows' assistant turns the template rewrote beyond recognition
     tokens: int = 0
     trainable_tokens: int = 0
     mean_length: float = 0.0
@@ -92,6 +93,9 @@ class PrepareSummary:
             f"({self.rows_in / max(self.process_seconds, 1e-9):.0f} rows/s, "
             f"{self.tokens / max(self.process_seconds, 1e-9):.0f} tokens/s)",
         ]
+        if self.assistant_turns_not_found:
+            out.append(f"  warning: {self.assistant_turns_not_found} assistant turn(s) were not found in the "
+                       f"rendered text and are not trained on (the chat template rewrites them)")
         out += [f"  first {k}: {v}" for k, v in self.notes.items()]
         return out
 
@@ -279,6 +283,7 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
                     break
             dropped.update(reason for pos, reason in res.drops if pos < rows_read)
             summary.truncated += sum(1 for pos in res.truncated if pos < rows_read)
+            summary.assistant_turns_not_found += res.missing_turns
             for k, v in res.notes.items():
                 notes.setdefault(k, v)
             summary.rows_in += rows_read

@@ -69,6 +69,8 @@ class ChatRenderer:
             )
         self.template = template
         self.has_generation = bool(_GENERATION_RE.search(template))
+        #: assistant turns with text that were not found in the rendered text (running total)
+        self.missing_turns = 0
         kwargs = {}
         for key, value in (tokenizer.special_tokens_map or {}).items():
             kwargs[key] = value
@@ -116,7 +118,8 @@ class ChatRenderer:
             spans = [(a, b) for a, b in indices[0] if b > a]
         else:
             text = self._render(messages)
-            spans = self._locate(messages, text)
+            spans, located = self._locate(messages, text)
+            self.missing_turns += sum(1 for m in messages if m["role"] == "assistant" and m["content"].strip()) - located
             spans = [(a, self._extend_end(text, b)) for a, b in spans]
         if not spans:
             raise NoAssistantSpan()
@@ -129,15 +132,16 @@ class ChatRenderer:
                 return end + len(marker)
         return end
 
-    def _locate(self, messages: list[dict], text: str) -> list[tuple[int, int]]:
-        spans = None
+    def _locate(self, messages: list[dict], text: str) -> tuple[list[tuple[int, int]], int]:
+        """(spans, number of assistant messages given at least one span)."""
+        found = None
         if not any(_reasoning(m) for m in messages if m["role"] == "assistant"):
-            spans = self._locate_by_skeleton(messages, text)
-        if spans is None:
-            spans = self._locate_by_search(messages, text)
-        return spans
+            found = self._locate_by_skeleton(messages, text)
+        if found is None:
+            found = self._locate_by_search(messages, text)
+        return found
 
-    def _locate_by_skeleton(self, messages: list[dict], text: str) -> list[tuple[int, int]] | None:
+    def _locate_by_skeleton(self, messages: list[dict], text: str) -> tuple[list[tuple[int, int]], int] | None:
         try:
             skeleton = self._render([{**m, "content": _sentinel(i)} for i, m in enumerate(messages)])
         except Exception:
@@ -153,6 +157,7 @@ class ChatRenderer:
         if not order or any(b <= a for a, b in zip(order, order[1:])) or order[-1] >= len(messages):
             return None
         spans: list[tuple[int, int]] = []
+        located = 0
         pos = 0
         for k, (glue, i) in enumerate(zip(glues, order)):
             if not text.startswith(glue, pos):
@@ -170,14 +175,17 @@ class ChatRenderer:
                 return None
             if messages[i]["role"] == "assistant" and end > pos:
                 spans.append((pos, end))
+                located += bool(content.strip())
             pos = end
-        return spans
+        return spans, located
 
     @staticmethod
-    def _locate_by_search(messages: list[dict], text: str) -> list[tuple[int, int]]:
+    def _locate_by_search(messages: list[dict], text: str) -> tuple[list[tuple[int, int]], int]:
         spans: list[tuple[int, int]] = []
+        located = 0
         cursor = 0
         for m in messages:
+            n_before = len(spans)
             found = _find_first(text, content_variants(m["content"]), cursor)
             if m["role"] == "assistant":
                 reasoning = _reasoning(m)
@@ -191,9 +199,10 @@ class ChatRenderer:
                     found = _find_first(text, content_variants(_answer(m["content"])), cursor)
                 if found is not None:
                     spans.append(found)
+                located += len(spans) > n_before and bool(m["content"].strip())
             if found is not None:
                 cursor = found[1]
-        return spans
+        return spans, located
 
 
 def _reasoning(message: dict) -> str:

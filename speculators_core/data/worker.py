@@ -27,6 +27,8 @@ class ChunkResult:
     drops: list[tuple[int, str]] = field(default_factory=list)
     #: positions of kept rows that were truncated to seq_length
     truncated: list[int] = field(default_factory=list)
+    #: assistant turns with text that the renderer could not find in the rendered text
+    missing_turns: int = 0
     #: first message per drop reason that has one (e.g. the template's error text)
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -54,6 +56,7 @@ class ChunkProcessor:
         spans: list[list[tuple[int, int]]] = []
         text_pos: list[int] = []
         direct: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        missing_before = self.renderer.missing_turns if self.renderer is not None else 0
         for pos, index in enumerate(indices):
             origin, payload = self.table.fetch(int(index))
             row = conv.normalize(origin, conv.parse_payload(origin, payload))
@@ -87,6 +90,8 @@ class ChunkProcessor:
             texts.append(text)
             spans.append(row_spans)
             text_pos.append(pos)
+        if self.renderer is not None:
+            res.missing_turns = self.renderer.missing_turns - missing_before
         encoded = dict(zip(text_pos, encode_with_masks(self.backend, texts, spans))) if texts else {}
         encoded.update(direct)
         for pos in sorted(encoded):

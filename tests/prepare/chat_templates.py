@@ -78,6 +78,14 @@ USER_ONLY = (
     "{% endif %}{% endfor %}"
 )
 
+# Renders only the last assistant reply; earlier ones are replaced by a placeholder.
+LAST_ONLY = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' and not loop.last %}{{ '<|im_start|>assistant\n(earlier reply)<|im_end|>\n' }}"
+    "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endif %}"
+    "{% endfor %}"
+)
+
 
 @dataclass(frozen=True)
 class Style:
@@ -99,6 +107,7 @@ STYLES = {
     "qwen3": Style("qwen3", QWEN3, CHATML_SPECIALS + ("<think>", "</think>"), "<|im_end|>"),
     "strict": Style("strict", STRICT, CHATML_SPECIALS, "<|im_end|>"),
     "user_only": Style("user_only", USER_ONLY, CHATML_SPECIALS, "<|im_end|>"),
+    "last_only": Style("last_only", LAST_ONLY, CHATML_SPECIALS, "<|im_end|>"),
 }
 
 CORPUS = [

@@ -96,6 +96,15 @@ def test_template_errors_are_dropped_and_counted(style_tokenizer, write_jsonl, t
     assert "roles must alternate" in s.notes["template_error"] and "data.jsonl:2" in s.notes["template_error"]
 
 
+def test_assistant_turns_the_template_drops_are_counted(style_tokenizer, write_jsonl, tmp_path):
+    rows = [chat(("Capital of France?", "Paris."), ("How big?", "About two million people.")),
+            chat(("What is 2 + 2?", "It is 4."))]
+    s = run(style_tokenizer("last_only"), [write_jsonl(rows)], tmp_path / "out")
+    assert s.rows_kept == 2 and s.assistant_turns_not_found == 1
+    assert any("1 assistant turn(s) were not found" in line for line in s.lines())
+    assert s.trainable_tokens == sum(sum(r["loss_mask"]) for r in load(tmp_path / "out").to_list())
+
+
 def test_truncation_inside_an_assistant_turn(style_tokenizer, write_jsonl, tmp_path):
     tok = style_tokenizer("chatml")
     row = chat(("Tell me about the sea.", "Waves fold into foam; salt wind combs the dunes. " * 4))
