@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from speculators_core import config as cfgmod
-from speculators_core import rundir
+from speculators_core import procs, rundir
 from speculators_core.fsutil import read_jsonl
 
 STATUS_ICON = {"pending": "·", "running": "▶", "done": "✓", "skipped": "↷", "failed": "✗"}
@@ -43,6 +43,7 @@ class RunFollower:
         self.best: Optional[dict] = None
         self.last_checkpoint: Optional[dict] = None
         self.end: Optional[dict] = None
+        self.detached = False  # the viewer left with Ctrl-C (the run goes on)
 
     def poll(self) -> tuple[list[dict], list[dict]]:
         """(new events, new metrics records) since the last call."""
@@ -171,8 +172,15 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
             if f.finished or (done is not None and done.is_set()):
                 tick()
                 break
+            if done is None and f.state.get("pid") and not procs.pid_alive(f.state["pid"], f.state.get("pid_start")):
+                f.poll()
+                if not f.finished:  # killed without a chance to record it
+                    console.print(f"the run's supervisor (pid {f.state['pid']}) is gone; "
+                                  f"`speculators-tui stop {run_dir}` stops what it left running")
+                    break
             time.sleep(interval)
     except KeyboardInterrupt:
+        f.detached = True
         if detach_note:
             console.print(f"detached; the run continues. Stop it with: speculators-tui stop {run_dir}")
     finally:
@@ -291,7 +299,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     if f.finished:
         _summary(f)
         return 0 if f.state.get("status") == "completed" else 1
-    return 0
+    return 0 if f.detached else 1  # else: the supervisor was killed
 
 
 def _fmt_time(ts) -> str:

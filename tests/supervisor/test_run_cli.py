@@ -75,3 +75,19 @@ def test_recorded_demo_run_reads_back(capsys):
     assert main(["status", str(rec)]) == 0
     out = capsys.readouterr().out
     assert "status:  completed" in out and "step 126/126" in out
+
+
+def test_attach_to_a_run_whose_supervisor_was_killed_returns(tmp_path, capsys):
+    cfg = cfgmod.RunConfig()
+    cfg.model.target = "builtin:tiny-qwen3"
+    cfg.hidden_states.engine, cfg.hidden_states.gpus, cfg.training.gpus = "hf", [], []
+    run_dir = rundir.create_run_dir(cfg, parent=str(tmp_path / "runs"))
+    st = rundir.read_state(run_dir)
+    st.update(status="running", pid=1, pid_start=-1)  # a recorded supervisor that no longer exists
+    rundir.write_state(run_dir, st)
+    t0 = time.monotonic()
+    assert main(["attach", str(run_dir), "--headless"]) == 1
+    assert time.monotonic() - t0 < 5
+    assert "supervisor (pid 1) is gone" in capsys.readouterr().out
+    assert main(["status", str(run_dir)]) == 0
+    assert "it was killed; `stop` cleans up" in capsys.readouterr().out
