@@ -30,5 +30,5 @@ def test_trained_checkpoint_serves_in_vllm_with_accepted_drafts(vllm_python_path
     assert res["num_drafts"] > 0, "vLLM did not run the drafter"
     assert res["num_accepted_tokens"] > 0, res
     # on-policy training of a correctly aligned drafter: well above a useless drafter (1.0);
-    # the benchmark with 6 epochs measures about 1.6-1.7
-    assert res["acceptance_length"] > 1.3, res
+    # (this run measured 1.40; the benchmark, 6 epochs and 64-token answers, measures about 1.7)
+    assert res["acceptance_length"] > 1.25, res
