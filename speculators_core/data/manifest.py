@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from speculators_core.data.errors import PrepareError
-from speculators_core.data.sources import HF_SOURCES, expand_spec
+from speculators_core.data.sources import expand_spec
 
 MANIFEST = "prepare_manifest.json"
 FORMAT_VERSION = 1
@@ -135,4 +135,4 @@ def is_complete(output: str | Path, manifest: dict[str, Any] | None = None) -> b
     return bool(manifest) and (out / "token_freq.pt").is_file() and (out / "dataset_info.json").is_file()
 
 
-__all__ = ["MANIFEST", "HF_SOURCES", "describe_inputs", "fingerprint", "read_manifest", "is_complete"]
+__all__ = ["MANIFEST", "describe_inputs", "fingerprint", "read_manifest", "is_complete", "known_files"]
