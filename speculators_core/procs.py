@@ -10,13 +10,39 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from typing import IO, Mapping, Optional, Sequence
 
 
+def _die_with_parent_hook():
+    """A preexec hook: the child gets SIGTERM when the process that started it dies (Linux), so a
+    supervisor killed with SIGKILL (OOM killer, kill -9) does not leave its stages running. The libc
+    function is looked up here, before fork; the child only makes the one system call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    sigterm = int(signal.SIGTERM)
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, sigterm, 0, 0, 0)
+
+    return hook
+
+
 def spawn(argv: Sequence[str], env: Mapping[str, str], log: IO[bytes] | int | None = None,
-          cwd: Optional[str] = None) -> subprocess.Popen:
-    """Start `argv` (never through a shell) in a new session with stdout+stderr into `log`."""
+          cwd: Optional[str] = None, die_with_parent: bool = False) -> subprocess.Popen:
+    """Start `argv` (never through a shell) in a new session with stdout+stderr into `log`.
+
+    die_with_parent: SIGTERM the child when this process dies (stages; never a detached supervisor).
+    Spawn from a thread that lives as long as the process: Linux ties this to the forking thread.
+    """
     return subprocess.Popen(
         list(argv),
         env=dict(env),
@@ -26,6 +52,7 @@ def spawn(argv: Sequence[str], env: Mapping[str, str], log: IO[bytes] | int | No
         stderr=subprocess.STDOUT,
         start_new_session=True,
         close_fds=True,
+        preexec_fn=_die_with_parent_hook() if die_with_parent else None,
     )
 
 

@@ -194,7 +194,8 @@ class Supervisor:
         env.update(stage.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         try:
-            proc = procs.spawn(stage.argv, env, fh, cwd=stage.cwd)
+            proc = procs.spawn(stage.argv, env, fh, cwd=stage.cwd,
+                               die_with_parent=threading.current_thread() is threading.main_thread())
         except OSError:
             fh.close()
             raise

@@ -240,23 +240,28 @@ def test_signal_stops_everything_and_leaves_no_process(run_dir, port, sig):
     assert events(run_dir)[-1]["event"] == "run_stopped"
 
 
-def test_stop_run_signals_the_supervisor_and_falls_back_to_child_groups(run_dir, port):
-    opts = {"trainer_args": ["--steps", "1000"], "grace": 1.0}
+def test_a_killed_supervisor_takes_its_stages_along_and_stop_run_cleans_up_the_rest(run_dir, port):
+    """kill -9 of the supervisor: its stages get SIGTERM from the kernel (parent-death signal); one that
+    ignores SIGTERM is left to `stop_run`, which kills the recorded process groups."""
+    opts = {"server_args": ["--ignore-term"], "trainer_args": ["--steps", "1000"], "grace": 1.0}
     p = subprocess.Popen([sys.executable, str(FAKES / "stages.py"), str(run_dir), str(port), json.dumps(opts)],
                          start_new_session=True)
     try:
         wait_for(lambda: len(read_jsonl(run_dir / "metrics.jsonl")[0]) >= 2, timeout=30)
         assert is_running(run_dir)
         state = rundir.read_state(run_dir)
-        children = [state["stages"]["server"]["pid"], state["stages"]["train"]["pid"]]
-        # The supervisor is killed outright (it cannot clean up): stop_run must find the children.
+        server, trainer = state["stages"]["server"]["pid"], state["stages"]["train"]["pid"]
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=10)
-        assert not is_running(run_dir) and all(procs.pid_alive(c) for c in children)
-        assert stop_run(run_dir, grace=2.0) is True
+        assert not is_running(run_dir)
+        wait_for(lambda: not procs.pid_alive(trainer), timeout=10)
+        assert procs.pid_alive(server)  # it ignores SIGTERM
+        assert stop_run(run_dir, grace=1.0) is True
     finally:
         if p.poll() is None:
             p.kill()
-    assert not any(procs.pid_alive(c) for c in children)
+    wait_for(lambda: not procs.pid_alive(server), timeout=10)
+    assert port_free(port)
     assert rundir.read_state(run_dir)["status"] == "stopped"
+    assert events(run_dir)[-1]["event"] == "run_stopped"
     assert stop_run(run_dir, grace=1.0) is False  # nothing left to stop
