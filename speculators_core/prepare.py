@@ -287,6 +287,7 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
             for k, v in res.notes.items():
                 notes.setdefault(k, v)
             summary.rows_in += rows_read
+            _check_stop()
             if bar is not None:
                 bar.update(rows_read)
             if done:
@@ -318,6 +319,7 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
     summary.seconds = time.perf_counter() - t0
     manifest = {"fingerprint": fingerprint(inputs), "inputs": inputs, "summary": asdict(summary),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    _check_stop()
     write_output(opts.output, ids_out, masks_out, manifest, counter.as_dict())
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -342,13 +344,29 @@ def _pool_results(pool, it, poll_s: float = 0.5):
                 ) from None
 
 
+_stop_exit_code = 0
+
+
+def _on_sigterm(signum, frame) -> None:
+    global _stop_exit_code
+    _stop_exit_code = 128 + signum
+    # Raised wherever the main thread is; also checked after every chunk, in case the exception
+    # lands somewhere that swallows it (a __del__ or a weakref callback).
+    raise SystemExit(_stop_exit_code)
+
+
+def _check_stop() -> None:
+    if _stop_exit_code:
+        raise SystemExit(_stop_exit_code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from speculators_core.stage_args import prepare_parser
 
     args = prepare_parser().parse_args(argv)
     opts = PrepareOptions.from_args(args)
     # SIGTERM (the supervisor stopping the run) unwinds like Ctrl-C: workers stopped, temp dir removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGTERM, _on_sigterm)
     if os.environ.get("OMP_NUM_THREADS") is None:
         os.environ["OMP_NUM_THREADS"] = "1"
     try:
