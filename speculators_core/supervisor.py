@@ -264,6 +264,7 @@ class Supervisor:
             self._fail_stage(server, msg, returncode=None)
             return False
         os.makedirs(self.cfg.storage_dir, exist_ok=True)
+        self.state["stage"] = server.name
         self._event("stage_started", server.description, stage=server.name)
         t0 = time.monotonic()
         child = self._spawn(server)
