@@ -9,9 +9,7 @@ writes the checkpoints (`<save>/<epoch>/`, `checkpoint_best`).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import time
 from pathlib import Path

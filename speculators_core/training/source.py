@@ -16,12 +16,12 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
 from speculators_core.training.data import PreparedData, Sample, make_sample
-from speculators_core.training.packing import Batch, StepItem, collate
+from speculators_core.training.packing import StepItem, collate
 
 
 class MissingHiddenStates(RuntimeError):
