@@ -206,6 +206,12 @@ def _summary(f: RunFollower, console=None) -> None:
         console.print(f"  last: {f.train_line()}")
     if f.best is not None:
         console.print(f"  best checkpoint: {f.best.get('path')} (val loss {f.best.get('val_loss')})")
+        if st.get("status") == "completed":
+            import os
+            import shlex
+
+            best_link = os.path.join(os.path.dirname(str(f.best.get("path"))), "checkpoint_best")
+            console.print(f"  serve it: vllm serve {shlex.quote(best_link)}", markup=False)
     console.print(f"  run directory: {f.run_dir}")
 
 
