@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 def test_trained_checkpoint_serves_in_vllm_with_accepted_drafts(vllm_python_path, tiny_target, tmp_path):
     from benchmarks import acceptance_bench as ab
 
-    res = ab.run(tmp_path, epochs=4, lr=3e-3, held_out=12, max_new_tokens=48, vllm_python=vllm_python_path)
+    res = ab.run(tmp_path, epochs=6, lr=3e-3, held_out=12, max_new_tokens=64, vllm_python=vllm_python_path)
     print(json.dumps(res, indent=2))
     ckpt = res["best"]
     cfg = json.loads(open(os.path.join(ckpt, "config.json")).read())
@@ -29,6 +29,7 @@ def test_trained_checkpoint_serves_in_vllm_with_accepted_drafts(vllm_python_path
     assert res["completions"] == 12
     assert res["num_drafts"] > 0, "vLLM did not run the drafter"
     assert res["num_accepted_tokens"] > 0, res
-    # on-policy training of a correctly aligned drafter: well above a useless drafter (1.0);
-    # (this run measured 1.40; the benchmark, 6 epochs and 64-token answers, measures about 1.7)
-    assert res["acceptance_length"] > 1.25, res
+    # on-policy training of a correctly aligned drafter: well above a useless drafter (1.0).
+    # Measured 1.73 on these 12 held-out prompts (the benchmark's 20 prompts: 1.58); a 4-epoch,
+    # 48-token variant of this setup stays near 1.14, so the margin below is not slack.
+    assert res["acceptance_length"] > 1.4, res
