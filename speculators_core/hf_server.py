@@ -37,30 +37,31 @@ from speculators_core import stage_args
 
 
 # ----------------------------------------------------------------------------------------- model
-def decoder_layers(model) -> Any:
-    """The ModuleList of decoder layers of a causal LM (text models and common multimodal wrappers)."""
-    for path in ("model.layers", "model.language_model.layers", "language_model.model.layers", "transformer.h",
-                 "model.decoder.layers"):
-        obj = model
+def _first_attr(obj: Any, paths: tuple[str, ...]) -> Any:
+    """The first dotted attribute path of `paths` that `obj` has, else None."""
+    for path in paths:
+        cur = obj
         try:
             for part in path.split("."):
-                obj = getattr(obj, part)
+                cur = getattr(cur, part)
         except AttributeError:
             continue
-        return obj
-    raise ValueError(f"{type(model).__name__}: cannot find its decoder layers (model.layers); unsupported architecture")
+        return cur
+    return None
+
+
+def decoder_layers(model) -> Any:
+    """The ModuleList of decoder layers of a causal LM (text models and common multimodal wrappers)."""
+    layers = _first_attr(model, ("model.layers", "model.language_model.layers", "language_model.model.layers",
+                                 "transformer.h", "model.decoder.layers"))
+    if layers is None:
+        raise ValueError(f"{type(model).__name__}: cannot find its decoder layers (model.layers); unsupported architecture")
+    return layers
 
 
 def final_norm(model) -> Any:
-    for path in ("model.norm", "model.language_model.norm", "transformer.ln_f", "model.decoder.final_layer_norm"):
-        obj = model
-        try:
-            for part in path.split("."):
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        return obj
-    return None
+    return _first_attr(model, ("model.norm", "model.language_model.norm", "transformer.ln_f",
+                               "model.decoder.final_layer_norm"))
 
 
 class HiddenStatesModel:

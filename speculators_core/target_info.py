@@ -112,10 +112,11 @@ class TargetInfo:
     def summary(self) -> str:
         params = self.num_parameters()
         return (f"{self.model_type or '?'}: {self.num_hidden_layers} layers, hidden {self.hidden_size}, "
-                f"vocab {self.vocab_size}, {_human(params)} params ({self.dtype})")
+                f"vocab {self.vocab_size}, {human_count(params)} params ({self.dtype})")
 
 
-def _human(n: float) -> str:
+def human_count(n: float) -> str:
+    """1234567 -> '1.23M' (parameters, tokens)."""
     for unit in ("", "K", "M", "B", "T"):
         if abs(n) < 1000:
             return f"{n:.3g}{unit}"

@@ -14,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 
+from speculators_core.procs import pid_alive
+
 
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
     try:
@@ -21,20 +23,6 @@ def is_healthy(url: str, timeout: float = 2.0) -> bool:
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as dead
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def wait(url: str, timeout: float, pid: int | None = None, interval: float = 1.0) -> int:

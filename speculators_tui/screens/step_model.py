@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import Static
 
+from speculators_core.target_info import human_count
 from speculators_tui.screens.wizard import WizardStep
 
 OWNED = ("model.", "data.", "run.name", "run.dir", "hidden_states.target_layer_ids")
@@ -69,7 +70,7 @@ class ModelStep(WizardStep):
             params = t.num_parameters()
             info.update(Text.assemble(("✔ ", "green"), (f"{t.model_type or '?'}: ", "bold"),
                                       f"{t.num_hidden_layers} layers · hidden {t.hidden_size} · vocab {t.vocab_size} · "
-                                      f"{_human(params)} params · {t.dtype}"))
+                                      f"{human_count(params)} params · {t.dtype}"))
         else:
             why = re.sub(r" \(looked in: [^)]*\)", "", self.app.target_why or "checking…")  # type: ignore[attr-defined]
             info.update(Text.assemble(("ℹ ", "yellow"), ("config not reachable offline: ", "dim"), (why, "dim")))
@@ -105,9 +106,3 @@ class ModelStep(WizardStep):
         return GpuStep()
 
 
-def _human(n: float) -> str:
-    for unit in ("", "K", "M", "B", "T"):
-        if abs(n) < 1000:
-            return f"{n:.3g}{unit}"
-        n /= 1000
-    return f"{n:.3g}P"
