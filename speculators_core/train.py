@@ -18,21 +18,14 @@ from typing import Optional
 SPECULATORS_VERSION = "0.3.0"
 
 
-def default_layer_ids(num_layers: int) -> list[int]:
-    L = num_layers
-    return [2, L // 2, L - 3, L]
-
-
 def check_layer_ids(ids: list[int], num_layers: int) -> list[int]:
-    L = num_layers
-    if len(ids) < 2:
-        raise ValueError(f"--target-layer-ids {ids}: need at least one auxiliary id and L={L} last")
-    if sorted(set(ids)) != list(ids):
-        raise ValueError(f"--target-layer-ids {ids}: ids must be unique and ascending (the server's file order)")
-    if ids[-1] != L or ids[0] <= 0:
-        raise ValueError(f"--target-layer-ids {ids}: the last id must be L={L} (the verifier's last layer) "
-                         f"and all ids in 1..{L}")
-    return ids
+    """The server's layer ids, validated with the same rules as the servers and the config."""
+    from speculators_core.config import layer_id_problems
+
+    problems = layer_id_problems(list(ids), num_layers, "--target-layer-ids")
+    if problems:
+        raise ValueError("; ".join(str(p) for p in problems))
+    return list(ids)
 
 
 def _model_dir(spec: str, d) -> Path:
@@ -129,6 +122,8 @@ class Trainer:
         target = load_target(a.verifier_name_or_path)
         model_dir = _model_dir(a.verifier_name_or_path, d)
         target = load_target(a.verifier_name_or_path) if target.path is None else target
+        from speculators_core.config import default_layer_ids
+
         layer_ids = check_layer_ids(list(a.target_layer_ids or default_layer_ids(target.num_hidden_layers)),
                                     target.num_hidden_layers)
         aux_ids = layer_ids[:-1]
@@ -423,7 +418,6 @@ class Trainer:
         return rec
 
     def _save(self, epoch, step, val, best, save_dir, stopped: bool):
-        import torch
         from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                              get_optimizer_state_dict)
 
