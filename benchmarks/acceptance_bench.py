@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -97,37 +95,15 @@ def _start(argv, log: Path, env=None) -> subprocess.Popen:
 
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM the server's process group, then SIGKILL whatever of the group is left."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
+    from speculators_core.procs import stop_group
+
+    stop_group(proc.pid, grace=30.0, proc=proc)
 
 
 def _wait_health(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
-    import httpx
+    from speculators_core.wait_health import wait_or_raise
 
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not healthy after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+    wait_or_raise(url, proc, timeout, log, interval=0.5)
 
 
 def _free_port() -> int:
@@ -165,11 +141,11 @@ def train_drafter(model_dir: Path, data: Path, work: Path, epochs: int, lr: floa
 
 
 def spec_counters(metrics_text: str) -> dict[str, float]:
-    out = {}
-    for name in ("num_drafts", "num_draft_tokens", "num_accepted_tokens"):
-        m = re.search(rf"^vllm:spec_decode_{name}_total\{{[^}}]*\}} ([0-9.e+]+)$", metrics_text, re.M)
-        out[name] = float(m.group(1)) if m else 0.0
-    return out
+    from speculators_core.bottleneck import parse_prometheus
+
+    parsed = parse_prometheus(metrics_text)
+    return {name: parsed.get(f"vllm:spec_decode_{name}_total", 0.0)
+            for name in ("num_drafts", "num_draft_tokens", "num_accepted_tokens")}
 
 
 def serve_and_measure(ckpt: Path, prompts_text: list[str], work: Path, vllm_python: str, max_tokens: int = 64) -> dict:

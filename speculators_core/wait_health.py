@@ -8,7 +8,6 @@ Exits 0 when healthy, 1 on timeout, 2 when the watched process died first.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import urllib.error
@@ -34,6 +33,18 @@ def wait(url: str, timeout: float, pid: int | None = None, interval: float = 1.0
             return 2
         time.sleep(interval)
     return 1
+
+
+def wait_or_raise(url: str, proc, timeout: float, log=None, interval: float = 0.2) -> None:
+    """Wait for `url` (served by the child `proc`); RuntimeError with the end of `log` if it dies or times out."""
+    rc = wait(url, timeout, proc.pid, interval=interval)
+    if rc == 0:
+        return
+    proc.poll()
+    tail = log.read_text(errors="replace")[-4000:] if log is not None and log.exists() else ""
+    if rc == 2:
+        raise RuntimeError(f"server exited with {proc.returncode} before {url} was healthy:\n{tail}")
+    raise RuntimeError(f"{url} not healthy after {timeout} s:\n{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:

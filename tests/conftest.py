@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -36,9 +35,11 @@ def tiny_target() -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port on 127.0.0.1 (tests.vllm_fixtures.free_port; imported lazily so that pytest
+    loads that plugin module itself and rewrites its asserts)."""
+    from tests.vllm_fixtures import free_port as _free_port
+
+    return _free_port()
 
 
 @pytest.fixture

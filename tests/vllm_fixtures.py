@@ -13,11 +13,9 @@ Loaded by tests/conftest.py (`pytest_plugins`). Gives:
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -41,41 +39,16 @@ def start_server(argv: list[str], log: Path, env: Optional[dict] = None) -> subp
 
 
 def stop_server(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:  # the whole group, even if the leader already exited
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
+    """SIGTERM the server's whole process group, SIGKILL what is left after `timeout`, reap the leader."""
+    from speculators_core.procs import stop_group
+
+    stop_group(proc.pid, grace=timeout, proc=proc)
 
 
 def wait_health(url: str, proc: subprocess.Popen, timeout: float, log: Optional[Path] = None) -> None:
-    import httpx
+    from speculators_core.wait_health import wait_or_raise
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-            raise RuntimeError(f"server exited with {proc.returncode} before {url} was healthy:\n{tail}")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-    raise RuntimeError(f"{url} not healthy after {timeout} s:\n{tail}")
+    wait_or_raise(url, proc, timeout, log)
 
 
 def free_port() -> int:
