@@ -7,7 +7,6 @@ write (docs/interfaces.md). `RunWatcher.poll()` reads only what was appended sin
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import deque
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from speculators_core.fsutil import read_jsonl
+from speculators_core.rundir import read_state
 
 #: Points kept per chart series; older ones are thinned (every other point dropped).
 MAX_POINTS = 4000
@@ -98,10 +98,10 @@ class RunWatcher:
             return False
         if mtime == self._state_mtime:
             return False
-        try:
-            self.state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return False  # mid-rewrite on a filesystem without atomic rename: next poll
+        state = read_state(self.run_dir)
+        if not state:
+            return False  # unreadable right now: next poll
+        self.state = state
         self._state_mtime = mtime
         return True
 
