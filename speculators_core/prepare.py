@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -46,6 +46,8 @@ class PrepareOptions:
     seed: int = 0
     overwrite: bool = False
     trust_remote_code: bool = False
+    #: encode every row with the tokenizer's encode_batch (no word encoder; same output, slower)
+    exact_tokenizer: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "PrepareOptions":
@@ -53,11 +55,11 @@ class PrepareOptions:
             model=args.model, data=list(args.data), output=args.output, seq_length=args.seq_length,
             max_samples=args.max_samples, minimum_valid_tokens=args.minimum_valid_tokens,
             num_workers=args.num_preprocessing_workers, seed=args.seed, overwrite=args.overwrite,
-            trust_remote_code=args.trust_remote_code,
+            trust_remote_code=args.trust_remote_code, exact_tokenizer=args.exact_tokenizer,
         )
 
     def fingerprinted(self) -> dict[str, Any]:
-        """The options that change the output (workers and overwrite do not)."""
+        """The options that change the output (workers, overwrite and exact_tokenizer do not)."""
         return {"seq_length": self.seq_length, "max_samples": self.max_samples,
                 "minimum_valid_tokens": self.minimum_valid_tokens, "seed": self.seed}
 
@@ -78,6 +80,10 @@ class PrepareSummary:
     process_seconds: float = 0.0  # rendering + tokenising + masks only
     already_prepared: bool = False
     notes: dict[str, str] = field(default_factory=dict)
+    word_encoded: int = 0        # rows tokenised by the word encoder (the rest: encode_batch)
+    word_checked: int = 0        # of those, rows also encoded by the tokenizer and compared
+    batch_encoded: int = 0       # rows tokenised by the tokenizer's encode_batch
+    word_encoder_off: str = ""   # why the word encoder was not used ("" when it was)
 
     def lines(self) -> list[str]:
         if self.already_prepared:
@@ -93,6 +99,11 @@ class PrepareSummary:
             f"({self.rows_in / max(self.process_seconds, 1e-9):.0f} rows/s, "
             f"{self.tokens / max(self.process_seconds, 1e-9):.0f} tokens/s)",
         ]
+        if self.word_encoder_off:
+            out.append(f"  tokenizer: encode_batch for every row (word encoder off: {self.word_encoder_off})")
+        else:
+            out.append(f"  tokenizer: word encoder for {self.word_encoded} row(s) ({self.word_checked} checked "
+                       f"against the tokenizer, all equal), encode_batch for {self.batch_encoded}")
         if self.assistant_turns_not_found:
             out.append(f"  warning: {self.assistant_turns_not_found} assistant turn(s) were not found in the "
                        f"rendered text and are not trained on (the chat template rewrites them)")
@@ -215,7 +226,22 @@ def _progress(total: int, enabled: bool):
 def prepare_dataset(opts: PrepareOptions, progress: bool = False,
                     log: Callable[[str], None] | None = None) -> PrepareSummary:
     """Prepare `opts.data` for `opts.model` into `opts.output`; see the module docstring."""
+    from speculators_core.data.word_encoder import WordEncoderMismatch
+
     log = log or (lambda _msg: None)
+    try:
+        return _prepare(opts, progress, log, {})
+    except WordEncoderMismatch as exc:
+        if opts.exact_tokenizer:  # pragma: no cover - the word encoder is off then
+            raise
+        # Never expected (the encoder checks its tokenizer and every character first), but the
+        # tokens must be the tokenizer's: start over with encode_batch for every row.
+        log(f"warning: {exc}; starting over with the tokenizer's encode_batch for every row")
+        return _prepare(replace(opts, exact_tokenizer=True), progress, log, {"word encoder mismatch": str(exc)})
+
+
+def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
+             notes: dict[str, str]) -> PrepareSummary:
     t0 = time.perf_counter()
     if opts.seq_length < 2:
         raise PrepareError(f"--seq-length {opts.seq_length}: must be at least 2")
@@ -243,7 +269,8 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
         raise PrepareError(f"--data {' '.join(opts.data)}: no rows")
     order = np.random.default_rng(opts.seed).permutation(n)
     chunks = [order[i : i + CHUNK_ROWS] for i in range(0, n, CHUNK_ROWS)]
-    processor = ChunkProcessor(table, tokenizer, opts.seq_length, opts.minimum_valid_tokens)
+    processor = ChunkProcessor(table, tokenizer, opts.seq_length, opts.minimum_valid_tokens,
+                               exact_tokenizer=opts.exact_tokenizer)
 
     from speculators_core.data.writer import TokenCounter
 
@@ -251,8 +278,7 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
     ids_out: list = []
     masks_out: list = []
     dropped: Counter = Counter()
-    notes: dict[str, str] = {}
-    summary = PrepareSummary(output=str(opts.output), rows_total=n)
+    summary = PrepareSummary(output=str(opts.output), rows_total=n, word_encoder_off=processor.word_encoder_off)
     workers = min(opts.num_workers, len(chunks))
     pool = None
     saved_env = os.environ.get("TOKENIZERS_PARALLELISM")
@@ -284,6 +310,9 @@ def prepare_dataset(opts: PrepareOptions, progress: bool = False,
             dropped.update(reason for pos, reason in res.drops if pos < rows_read)
             summary.truncated += sum(1 for pos in res.truncated if pos < rows_read)
             summary.assistant_turns_not_found += res.missing_turns
+            summary.word_encoded += res.word_encoded
+            summary.word_checked += res.word_checked
+            summary.batch_encoded += res.batch_encoded
             for k, v in res.notes.items():
                 notes.setdefault(k, v)
             summary.rows_in += rows_read

@@ -41,6 +41,9 @@ def prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="shuffle seed (deterministic order)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output prepared from other inputs")
     _add_bool(p, "trust-remote-code", False, "allow the tokenizer's custom code")
+    p.add_argument("--exact-tokenizer", action="store_true",
+                   help="tokenise every row with the tokenizer's encode_batch instead of the (checked, "
+                        "identical, about 3x faster) word encoder")
     return p
 
 

@@ -17,6 +17,7 @@ from speculators_core.data import conversation as conv
 from speculators_core.data.errors import PrepareError
 from speculators_core.data.masks import backend, encode_with_masks
 from speculators_core.data.render import ChatRenderer, NoAssistantSpan
+from speculators_core.data.word_encoder import WordEncoder, WordEncoderMismatch
 
 
 @dataclass
@@ -31,14 +32,25 @@ class ChunkResult:
     missing_turns: int = 0
     #: first message per drop reason that has one (e.g. the template's error text)
     notes: dict[str, str] = field(default_factory=dict)
+    #: rendered rows encoded by the word encoder, and how many of those were checked with encode
+    word_encoded: int = 0
+    word_checked: int = 0
+    #: rendered rows encoded by the tokenizer's encode_batch
+    batch_encoded: int = 0
 
 
 class ChunkProcessor:
     def __init__(self, table, tokenizer, seq_length: int, minimum_valid_tokens: int | None,
-                 chat_template: str | None = None) -> None:
+                 chat_template: str | None = None, exact_tokenizer: bool = False) -> None:
         self.table = table
         self.tokenizer = tokenizer
         self.backend = backend(tokenizer)
+        #: the exact faster encoder where the tokenizer allows it (None: encode_batch for every row)
+        self.word_encoder: WordEncoder | None = None
+        #: why there is no word encoder ("" when there is one)
+        self.word_encoder_off = "--exact-tokenizer"
+        if not exact_tokenizer:
+            self.word_encoder, self.word_encoder_off = WordEncoder.build(self.backend)
         self.vocab_size = len(tokenizer)
         self.renderer: ChatRenderer | None = None
         self._chat_template = chat_template
@@ -55,6 +67,7 @@ class ChunkProcessor:
         texts: list[str] = []
         spans: list[list[tuple[int, int]]] = []
         text_pos: list[int] = []
+        origins: list[str] = []
         direct: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         missing_before = self.renderer.missing_turns if self.renderer is not None else 0
         for pos, index in enumerate(indices):
@@ -90,9 +103,29 @@ class ChunkProcessor:
             texts.append(text)
             spans.append(row_spans)
             text_pos.append(pos)
+            origins.append(origin)
         if self.renderer is not None:
             res.missing_turns = self.renderer.missing_turns - missing_before
-        encoded = dict(zip(text_pos, encode_with_masks(self.backend, texts, spans))) if texts else {}
+        encoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        we = self.word_encoder
+        if we is not None and texts:
+            checked_before = we.checked
+            rest = []
+            for pos, text, row_spans, origin in zip(text_pos, texts, spans, origins):
+                try:
+                    got = we.encode_with_mask(text, row_spans)
+                except WordEncoderMismatch as exc:
+                    raise WordEncoderMismatch(f"{origin}: {exc}") from None
+                if got is None:
+                    rest.append((pos, text, row_spans))
+                else:
+                    encoded[pos] = got
+            res.word_encoded = len(texts) - len(rest)
+            res.word_checked = we.checked - checked_before
+            text_pos, texts, spans = [r[0] for r in rest], [r[1] for r in rest], [r[2] for r in rest]
+        if texts:
+            res.batch_encoded = len(texts)
+            encoded.update(zip(text_pos, encode_with_masks(self.backend, texts, spans)))
         encoded.update(direct)
         for pos in sorted(encoded):
             ids, mask = encoded[pos]
