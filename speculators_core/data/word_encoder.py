@@ -1,4 +1,4 @@
-"""Exact, faster encoding for byte-level BPE tokenizers (GPT-2, Llama-3, Qwen2/3 style).
+"""Exact, faster encoding for byte-level BPE tokenizers (GPT-2, Llama-3, Qwen2/3, DeepSeek-V3 style).
 
 The Rust tokenizer spends most of its time on per-token bookkeeping (aligned normalized strings,
 offsets, one allocation per token), not on BPE merges, and chat data repeats its words. So this
@@ -6,7 +6,10 @@ encoder:
 
 1. splits the text on the tokenizer's added tokens, leftmost-longest, as the tokenizer does
    (those without a normaliser first, then the others, in the pieces between);
-2. splits each piece into words with the tokenizer's own pre-tokenizer regexes (Python `regex`);
+2. splits each piece into words with the tokenizer's own pre-tokenizer regexes (Python `regex`),
+   matches and the gaps between them; a one-regex pre-tokenizer keeps matches only (`findall`,
+   the fast case: GPT-2, Llama-3 and Qwen patterns match everything; a text one does not cover
+   fails the byte count below and goes to the tokenizer);
 3. looks each word up in a memo; a word not seen yet goes through the tokenizer's own BPE model
    (`Tokenizer.model.tokenize` on its byte-level form), so merges are never reimplemented;
 4. derives each token's byte range from the byte length of its vocabulary string (byte-level BPE
@@ -16,7 +19,7 @@ encoder:
 It is used only where it reproduces the tokenizer, checked at four levels:
 
 - the tokenizer.json is a shape this module knows (`WordEncoder.build` names the first thing that
-  is not, and the caller encodes everything with `encode_batch`): no normaliser or NFC; a
+  is not, and the caller encodes everything with `encode_batch`): no normaliser, or NFC only; a
   pre-tokenizer of `Split(regex, isolated)` steps and a `ByteLevel` without prefix space; a BPE
   model without dropout or affixes; added tokens without strip/single-word rules; no offset
   trimming in the post-processor;
@@ -127,8 +130,10 @@ class WordEncoder:
         except Exception as exc:  # pragma: no cover - every Rust tokenizer serialises
             return None, f"tokenizer not serialisable ({exc})"
         norm = spec.get("normalizer")
-        if norm is not None and norm.get("type") != "NFC":
-            return None, f"normalizer {norm.get('type')}"
+        steps_n = (norm or {}).get("normalizers") if (norm or {}).get("type") == "Sequence" else [norm]
+        steps_n = [n for n in steps_n or [] if n is not None]
+        if any(n.get("type") != "NFC" for n in steps_n):
+            return None, "normalizer " + "+".join(str(n.get("type")) for n in steps_n)
         pre = spec.get("pre_tokenizer")
         steps = (pre or {}).get("pretokenizers") if (pre or {}).get("type") == "Sequence" else [pre]
         if not steps or steps[-1] is None or steps[-1].get("type") != "ByteLevel":
@@ -166,7 +171,7 @@ class WordEncoder:
         except Exception as exc:
             return None, f"pre-tokenizer regex not portable ({exc})"
         try:
-            enc = cls(backend, spec, patterns, nfc=norm is not None)
+            enc = cls(backend, spec, patterns, nfc=bool(steps_n))
         except Exception as exc:
             return None, f"{type(exc).__name__}: {exc}"
         bad_ascii = sorted(enc.bad_chars)
@@ -247,7 +252,7 @@ class WordEncoder:
             else:
                 words = [piece]
                 for pat in patterns:
-                    words = [w for p in words for w in pat.findall(p)]
+                    words = [w for p in words for w in _split_isolated(pat, p)]
             for w in words:
                 ids = memo.get(w)
                 extend(ids if ids is not None else self._miss(w))
@@ -305,6 +310,23 @@ class WordEncoder:
                 f"the word encoder's tokens differ from the tokenizer's at token {at} "
                 f"({len(ids)} vs {len(theirs)} tokens)"
             )
+
+
+def _split_isolated(pat: Any, text: str) -> list[str]:
+    """`Split(pattern, "isolated")`: every match and every gap between them, in order."""
+    out: list[str] = []
+    pos = 0
+    for m in pat.finditer(text):
+        s, e = m.span()
+        if s == e:
+            continue
+        if s > pos:
+            out.append(text[pos:s])
+        out.append(text[s:e])
+        pos = e
+    if pos < len(text):
+        out.append(text[pos:])
+    return out
 
 
 def _trims_offsets(post: dict | None) -> bool:

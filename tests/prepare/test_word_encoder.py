@@ -17,6 +17,9 @@ from speculators_core.data.masks import encode_with_masks
 from speculators_core.data.word_encoder import WordEncoder, WordEncoderMismatch
 
 QWEN2 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+# DeepSeek-V3's three splits (digits in threes, CJK runs, then words), with an empty normaliser sequence
+DEEPSEEK = [r"\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+            r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"]
 LLAMA3 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 POOLS = {
@@ -55,6 +58,11 @@ def _build(style: str) -> Tokenizer:
     tok = Tokenizer(models.BPE())
     if style == "gpt2":
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    elif style == "deepseek":
+        tok.normalizer = normalizers.Sequence([])
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Split(Regex(p), "isolated") for p in DEEPSEEK]
+            + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     else:
         if style == "qwen2":
             tok.normalizer = normalizers.NFC()
@@ -74,7 +82,7 @@ def _build(style: str) -> Tokenizer:
     return tok
 
 
-@pytest.fixture(scope="module", params=["gpt2", "qwen2", "llama3"])
+@pytest.fixture(scope="module", params=["gpt2", "qwen2", "llama3", "deepseek"])
 def tokenizer(request):
     return _build(request.param)
 
@@ -109,7 +117,7 @@ def test_ids_and_masks_equal_the_tokenizers(tokenizer):
 
 def test_rows_the_encoder_cannot_vouch_for_go_to_encode_batch(tokenizer):
     enc, _ = WordEncoder.build(tokenizer)
-    spec_nfc = tokenizer.normalizer is not None
+    spec_nfc = isinstance(tokenizer.normalizer, normalizers.NFC)
     decomposed = "caf" + "e\u0301" + " ok"
     assert (enc.encode_with_mask(decomposed, [(0, 3)]) is None) == spec_nfc
     # a character the engines disagree on (if this regex build disagrees on any of them)
