@@ -196,3 +196,30 @@ def test_prepare_restarts_with_encode_batch_after_a_mismatch(style_tokenizer, wr
     for out in ("fine", "broken"):
         got = load_from_disk(str(tmp_path / out))
         assert got["input_ids"] == want["input_ids"] and got["loss_mask"] == want["loss_mask"], out
+
+
+def test_ascii_rows_use_the_stdlib_rewrite_and_stay_exact(tokenizer):
+    enc, _ = WordEncoder.build(tokenizer)
+    assert enc.ascii_patterns is not None  # every known pattern has an ASCII rewrite
+    rng = random.Random(3)
+    texts = [_text(rng, ["ascii", "space", "added"]).encode("ascii", "ignore").decode() for _ in range(200)]
+    texts = [t for t in texts if t.isascii()]
+    spans = [_random_spans(rng, len(t)) for t in texts]
+    for text, row_spans, (ids, mask) in zip(texts, spans, encode_with_masks(tokenizer, texts, spans)):
+        got = enc.encode_with_mask(text, row_spans)
+        assert got is not None, repr(text)
+        assert got[0].tolist() == ids.tolist() and got[1].tolist() == mask.tolist(), repr(text)
+
+
+@pytest.mark.parametrize("pattern", [r"\p{Greek}+", r"(?>a+)b", r"\h+", r"[\P{L}x]", r"[a-z&&[^aeiou]]", r"(?<n>a)"])
+def test_ascii_rewrite_declines_what_it_does_not_know(pattern):
+    assert we_mod.ascii_pattern(pattern) is None
+
+
+def test_a_wrong_ascii_rewrite_is_caught_by_the_probe(monkeypatch):
+    # drop the lookahead alternative: runs of spaces before a word split differently
+    real = we_mod.ascii_pattern
+    monkeypatch.setattr(we_mod, "ascii_pattern", lambda p: real(p).replace(r"\s+(?!\S)|", ""))
+    enc, why = WordEncoder.build(_build("gpt2"))
+    assert enc is not None, why
+    assert enc.ascii_patterns is None  # the probe saw the difference; regex does all the splitting
