@@ -64,6 +64,10 @@ class WordEncoderMismatch(PrepareError):
     """The word encoder disagreed with the tokenizer on a checked row."""
 
 
+class _NotHere(Exception):
+    """This row is for encode_batch (the BPE model refused one of its words)."""
+
+
 def bytes_to_unicode() -> dict[int, str]:
     """The byte-level BPE alphabet: printable bytes stand for themselves, the others move to 256+."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1)) + list(
@@ -89,7 +93,7 @@ def _alternation(contents: Sequence[str]):
 class WordEncoder:
     """Encodes texts like `backend.encode_batch(texts, add_special_tokens=False)`; see the module doc."""
 
-    def __init__(self, backend: Any, spec: dict[str, Any], patterns: list[str], nfc: bool) -> None:
+    def __init__(self, backend: Any, patterns: list[str], nfc: bool) -> None:
         import regex
 
         self.backend = backend
@@ -180,7 +184,7 @@ class WordEncoder:
         except Exception as exc:
             return None, f"pre-tokenizer regex not portable ({exc})"
         try:
-            enc = cls(backend, spec, patterns, nfc=bool(steps_n))
+            enc = cls(backend, patterns, nfc=bool(steps_n))
         except Exception as exc:
             return None, f"{type(exc).__name__}: {exc}"
         bad_ascii = sorted(enc.bad_chars)
@@ -194,18 +198,18 @@ class WordEncoder:
         pieces = [(0, len(text))]
         for pat in patterns or self.patterns:
             out = []
-            for a, b in pieces:
-                pos = a
-                for m in pat.finditer(text, a, b):
+            for a, b in pieces:  # each piece is its own string to the next step, as in the tokenizer
+                pos = 0
+                for m in pat.finditer(text[a:b]):
                     s, e = m.span()
                     if s == e:
                         continue
                     if s > pos:
-                        out.append((pos, s))
-                    out.append((s, e))
+                        out.append((a + pos, a + s))
+                    out.append((a + s, a + e))
                     pos = e
-                if pos < b:
-                    out.append((pos, b))
+                if a + pos < b:
+                    out.append((a + pos, b))
             pieces = out
         return pieces
 
@@ -257,7 +261,10 @@ class WordEncoder:
         if len(self.memo) >= MEMO_MAX:
             self.memo.clear()
         u = word.encode("utf-8").decode("latin-1").translate(self._to_byte_level)
-        ids = tuple(t.id for t in self.model.tokenize(u))
+        try:
+            ids = tuple(t.id for t in self.model.tokenize(u))
+        except Exception:  # e.g. a byte missing from the vocabulary, no unk token: let encode_batch say
+            raise _NotHere() from None
         self.memo[word] = ids
         return ids
 
@@ -310,7 +317,11 @@ class WordEncoder:
         if not self.eligible(text):
             self.fallback_rows += 1
             return None
-        ids = self._ids(text)
+        try:
+            ids = self._ids(text)
+        except _NotHere:
+            self.fallback_rows += 1
+            return None
         lengths = self.nbytes[ids] if len(ids) else np.zeros(0, dtype=np.int64)
         ascii_text = text.isascii()
         n_bytes = len(text) if ascii_text else len(text.encode("utf-8"))

@@ -223,3 +223,14 @@ def test_a_wrong_ascii_rewrite_is_caught_by_the_probe(monkeypatch):
     enc, why = WordEncoder.build(_build("gpt2"))
     assert enc is not None, why
     assert enc.ascii_patterns is None  # the probe saw the difference; regex does all the splitting
+
+
+def test_bytes_missing_from_the_vocabulary_send_the_row_to_encode_batch():
+    tok = Tokenizer(models.BPE())  # no byte-level alphabet, no unk token: the tokenizer drops z and q
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.train_from_iterator(["hello world"] * 5, trainers.BpeTrainer(vocab_size=50, show_progress=False))
+    enc, why = WordEncoder.build(tok)
+    assert enc is not None, why
+    assert enc.encode_with_mask("hello world", [(0, 5)]) is not None
+    assert enc.encode_with_mask("hello zq", [(0, 5)]) is None and enc.fallback_rows == 1
