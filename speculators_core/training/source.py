@@ -6,7 +6,9 @@ Modes (the reference tutorial's flags):
 - `--on-missing raise` (offline): the cache must have every row; `skip`: rows not cached are skipped.
 A cached file is always used when `--hidden-states-path` has one. A row whose hidden states cannot
 be obtained (server refused it, corrupt file, wrong shape) is skipped and counted, never zero-filled;
-a server that is gone (`ServerUnavailable`) or a missing cache file in `raise` mode stops training.
+a server that is gone (`ServerUnavailable`), a missing cache file in `raise` mode, or
+`MAX_FAILURES_IN_A_ROW` rows in a row that all failed (a server that answers but fails every
+request, a cache of the wrong model) stop training.
 """
 
 from __future__ import annotations
@@ -24,8 +26,16 @@ from speculators_core.training.data import PreparedData, Sample, make_sample
 from speculators_core.training.packing import StepItem, collate
 
 
+#: consecutive rows (per rank) whose hidden states could not be obtained before training stops
+MAX_FAILURES_IN_A_ROW = 16
+
+
 class MissingHiddenStates(RuntimeError):
     """Offline mode (`--on-missing raise`) and a row is not in the cache: fatal."""
+
+
+class HiddenStatesFailing(RuntimeError):
+    """Every one of the last MAX_FAILURES_IN_A_ROW rows failed: a systematic fault, not a bad row."""
 
 
 class RowSource:
@@ -43,6 +53,7 @@ class RowSource:
         self.pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="hs-io")
         self.skipped = 0
         self.skip_reasons: dict[str, int] = {}
+        self.failures_in_a_row = 0
         self.lock = threading.Lock()
 
     def request(self, row_id: int) -> "_Pending":
@@ -69,6 +80,19 @@ class RowSource:
             self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
             if exc is not None and self.skip_reasons[reason] <= 5:
                 print(f"[train] skipping row {row_id}: {exc}", flush=True)
+            if exc is None:  # not cached, in --on-missing skip mode: chosen, not a fault
+                return
+            self.failures_in_a_row += 1
+            if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                where = ("the hidden-states server fails every request (see server.log)"
+                         if self.on_missing == "generate" else "the cached files do not fit this data or model")
+                raise HiddenStatesFailing(
+                    f"the last {self.failures_in_a_row} rows in a row got no hidden states ({self.skipped} "
+                    f"skipped in all): {where}; last error, row {row_id}: {exc}")
+
+    def _ok(self) -> None:
+        with self.lock:
+            self.failures_in_a_row = 0
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -89,13 +113,15 @@ class _Pending:
             hs = self.future.result()
             if hs is None:  # vanished from the cache between the check and the read
                 raise HiddenStatesError(f"row {self.row_id}: cached file disappeared")
-            return make_sample(self.row_id, self.ids, self.mask, hs.hidden_states, hs.token_ids,
-                               src.num_aux, src.max_len)
+            sample = make_sample(self.row_id, self.ids, self.mask, hs.hidden_states, hs.token_ids,
+                                 src.num_aux, src.max_len)
         except ServerUnavailable:
             raise
         except (HiddenStatesError, ValueError) as exc:
             src._skip(type(exc).__name__, self.row_id, exc)
             return None
+        src._ok()
+        return sample
 
 
 def add_noise(sample: Sample, noise: float, seed: int, epoch: int) -> Sample:

@@ -105,3 +105,30 @@ def test_verifier_tensors_tied_and_sharded(tmp_path):
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(idx))
     t = load_verifier_tensors(tmp_path, tie_word_embeddings=False, selected=sel)
     assert torch.equal(t["lm_head_rows"], torch.ones(3, H))
+
+
+def test_rows_failing_in_a_row_stop_training_with_the_last_error(tmp_path):
+    from speculators_core.training import source as source_mod
+
+    n = source_mod.MAX_FAILURES_IN_A_ROW
+    rows = [[1, 2, 3, i + 4] for i in range(n + 3)]
+    data = PreparedData(make_prepared(tmp_path / "d", rows))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # a few bad rows between good ones are skipped and counted; the run goes on
+    for i in range(4):
+        if i % 2:
+            cache_path(cache, i).write_bytes(b"corrupt")
+        else:
+            _write_hs(cache, i, rows[i])
+    src = RowSource(data, on_missing="raise", on_generate="delete", cache_dir=str(cache), num_aux=3, max_len=100)
+    got = list(Prefetcher(src, [StepItem([0, 1, 2, 3], True)], aux_size=3 * H, hidden_size=H))
+    assert got[0][0].num_samples == 2 and src.skipped == 2 and src.failures_in_a_row == 1
+    # then every row fails: training stops at the limit, naming the cause
+    for i in range(4, n + 3):
+        cache_path(cache, i).write_bytes(b"corrupt")
+    src = RowSource(data, on_missing="raise", on_generate="delete", cache_dir=str(cache), num_aux=3, max_len=100)
+    pf = Prefetcher(src, [StepItem(list(range(n + 3)), True)], aux_size=3 * H, hidden_size=H)
+    with pytest.raises(source_mod.HiddenStatesFailing, match=f"last {n} rows in a row.*do not fit"):
+        list(pf)
+    pf.close()
