@@ -135,6 +135,7 @@ class Supervisor:
         self._force = False
         self._children: dict[str, _Child] = {}
         self._restarts = 0
+        self._server_since: Optional[float] = None  # when this run first started its server
         self._sampler = None
         self._gpus: list = []
         self._last_warning: dict[str, float] = {}
@@ -264,6 +265,8 @@ class Supervisor:
             self._fail_stage(server, msg, returncode=None)
             return False
         os.makedirs(self.cfg.storage_dir, exist_ok=True)
+        if self._server_since is None:
+            self._server_since = time.time()
         self.state["stage"] = server.name
         self._event("stage_started", server.description, stage=server.name)
         t0 = time.monotonic()
@@ -458,9 +461,9 @@ class Supervisor:
                 old[sig] = signal.signal(sig, self._on_signal)
         try:
             try:
-                return self._run()
+                rc = self._run()
             except StopRequested:
-                return self._stopped()
+                rc = self._stopped()
             except BaseException as exc:
                 self._stop_all_quietly()
                 self.state.update(status="failed", finished=time.time())
@@ -469,6 +472,8 @@ class Supervisor:
                 if isinstance(exc, Exception):
                     return 1
                 raise
+            self._sweep_scratch()
+            return rc
         finally:
             if in_main:
                 # Children are gone: further signals may interrupt only the cleanup of this frame.
@@ -479,6 +484,33 @@ class Supervisor:
 
     def _stop_all_quietly(self) -> None:
         self._stop_children()
+
+    def _sweep_scratch(self) -> None:
+        """Every child is gone: delete the server files no request took (requests that timed out or
+        were cancelled by a stop), unless another live run shares the storage directory."""
+        since = self._server_since
+        if since is None:
+            return
+        storage = os.path.realpath(self.cfg.storage_dir)
+        try:
+            for other in rundir.list_runs(self.run_dir.parent):
+                if other.resolve() == self.run_dir or not is_running(other):
+                    continue
+                if os.path.realpath(rundir.load_config(other).storage_dir) == storage:
+                    self._event("scratch_kept", f"left {storage} as it is: run {other.name} uses it too")
+                    return
+        except Exception:  # an unreadable neighbour: do not guess, keep the files
+            return
+        from speculators_core.hidden_states.files import sweep_server_files
+
+        try:
+            n, freed = sweep_server_files(storage, since - 1.0)
+        except OSError as exc:
+            self._event("warning", f"could not clean {storage}: {exc}", kind="scratch")
+            return
+        if n:
+            self._event("scratch_swept", f"deleted {n} hidden-states file(s) no request took "
+                                         f"({freed / 2**20:.1f} MiB) from {storage}", files=n, bytes=freed)
 
     def _stopped(self) -> int:
         sig = self._stop_signal or signal.SIGTERM

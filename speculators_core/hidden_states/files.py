@@ -12,7 +12,9 @@ import asyncio
 import errno
 import fcntl
 import os
+import re
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -181,6 +183,38 @@ def load_cached(cache_dir: PathLike, row_id: Union[int, str]) -> Optional[Hidden
     if not p.exists():
         return None
     return load_file_checked(p)
+
+
+_CACHE_NAME = re.compile(r"hs_[^/]+\.safetensors$")
+
+
+def sweep_server_files(storage_dir: PathLike, since: float) -> tuple[int, int]:
+    """Delete what a hidden-states server wrote under `storage_dir` at or after `since` (a
+    `time.time()`) and no client took: its `*.safetensors` files (never the cache's
+    `hs_<row>.safetensors`), their `.lock` files and safetensors' `.tmp*` write files. For after a
+    run, when requests that timed out or were cancelled left files behind. Symlinks are neither
+    followed nor removed. Returns (files removed, bytes freed)."""
+    root = os.fspath(storage_dir)
+    if not os.path.isdir(root):
+        return 0, 0
+    n = freed = 0
+    for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
+        for name in filenames:
+            if not (name.endswith((".safetensors", ".safetensors.lock")) or name.startswith(".tmp")):
+                continue
+            if _CACHE_NAME.match(name):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_mtime < since:
+                continue
+            remove_quietly(path)
+            n += 1
+            freed += st.st_size
+    return n, freed
 
 
 def remove_quietly(*paths: PathLike) -> None:

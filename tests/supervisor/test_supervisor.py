@@ -265,3 +265,51 @@ def test_a_killed_supervisor_takes_its_stages_along_and_stop_run_cleans_up_the_r
     assert rundir.read_state(run_dir)["status"] == "stopped"
     assert events(run_dir)[-1]["event"] == "run_stopped"
     assert stop_run(run_dir, grace=1.0) is False  # nothing left to stop
+
+
+def _files_writer(storage):
+    """A stage that writes what a server leaves behind when requests time out or are cancelled."""
+    from speculators_core.commands import Stage
+
+    code = (f"import pathlib; d = pathlib.Path({str(storage)!r}); (d / 'sub').mkdir();"
+            f"(d / 'sub' / 'req-1.safetensors').write_bytes(b'y' * 10); (d / 'req-2.safetensors.lock').touch();"
+            f"(d / 'hs_3.safetensors').write_bytes(b'c'); (d / 'notes.txt').write_text('keep')")
+    return Stage("generate", [sys.executable, "-c", code], needs_server=True, log="generate.log",
+                 description="leaves server files behind")
+
+
+def _storage_with_an_old_file(run_dir):
+    storage = Path(rundir.load_config(run_dir).storage_dir)
+    storage.mkdir(parents=True)
+    old = storage / "before.safetensors"
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    return storage
+
+
+def _left(storage):
+    return sorted(p.relative_to(storage).as_posix() for p in storage.rglob("*") if p.is_file())
+
+
+def test_server_files_no_request_took_are_deleted_after_the_run(run_dir, port):
+    storage = _storage_with_an_old_file(run_dir)
+    stages = fake_stages(run_dir, port, trainer_args=["--steps", "1"], with_generate=True)
+    stages[2] = _files_writer(storage)
+    assert sup(run_dir, stages).run() == 0
+    # this run's leftovers are gone; files from before the server started, cache files and others stay
+    assert _left(storage) == ["before.safetensors", "hs_3.safetensors", "notes.txt"]
+    swept = [e for e in events(run_dir) if e["event"] == "scratch_swept"]
+    assert len(swept) == 1 and swept[0]["files"] == 2 and swept[0]["bytes"] == 10
+
+
+def test_server_files_are_kept_while_another_live_run_shares_the_directory(run_dir, port):
+    storage = _storage_with_an_old_file(run_dir)
+    other = rundir.create_run_dir(rundir.load_config(run_dir), source="test")
+    rundir.write_state(other, {"status": "running", "pid": os.getpid(), "pid_start": procs.start_ticks(os.getpid())})
+    assert is_running(other)
+    stages = fake_stages(run_dir, port, trainer_args=["--steps", "1"], with_generate=True)
+    stages[2] = _files_writer(storage)
+    assert sup(run_dir, stages).run() == 0
+    assert "sub/req-1.safetensors" in _left(storage)
+    kept = [e for e in events(run_dir) if e["event"] == "scratch_kept"]
+    assert len(kept) == 1 and other.name in kept[0]["message"]
