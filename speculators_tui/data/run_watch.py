@@ -30,6 +30,15 @@ def _thin(points: list) -> None:
         del points[1::2]
 
 
+def _add(points: list, step: float, value: float) -> None:
+    """Append (step, value). A resumed run replays the steps after its checkpoint: a step at or
+    before the last one drops the points it replaces, so curves never run backwards."""
+    while points and points[-1][0] >= step:
+        points.pop()
+    points.append((step, value))
+    _thin(points)
+
+
 @dataclass
 class StageView:
     name: str
@@ -119,26 +128,22 @@ class RunWatcher:
                 self.last_train = r
                 step = float(r.get("step", len(self.train_loss) + 1))
                 if r.get("loss") is not None:
-                    self.train_loss.append((step, float(r["loss"])))
-                    _thin(self.train_loss)
+                    _add(self.train_loss, step, float(r["loss"]))
                 if r.get("tokens_per_s") is not None:
-                    self.tokens_per_s.append((step, float(r["tokens_per_s"])))
-                    _thin(self.tokens_per_s)
+                    _add(self.tokens_per_s, step, float(r["tokens_per_s"]))
                 for k in range(self.ttt_steps(r)):
                     v = r.get(f"full_acc_{k}")
                     if v is not None:
-                        pts = self.acc.setdefault(k, [])
-                        pts.append((step, float(v)))
-                        _thin(pts)
+                        _add(self.acc.setdefault(k, []), step, float(v))
             elif kind == "val":
                 self.last_val = r
                 step = float(r.get("step", 0))
                 if r.get("loss") is not None:
-                    self.val_loss.append((step, float(r["loss"])))
+                    _add(self.val_loss, step, float(r["loss"]))
                 for k in range(self.ttt_steps(r)):
                     v = r.get(f"full_acc_{k}")
                     if v is not None:
-                        self.val_acc.setdefault(k, []).append((step, float(v)))
+                        _add(self.val_acc.setdefault(k, []), step, float(v))
             elif kind == "checkpoint":
                 if r.get("best"):
                     for c in self.checkpoints:

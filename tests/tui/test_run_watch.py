@@ -85,3 +85,20 @@ def test_events_are_shown_once_each(fabricated_run):
         fh.write(json.dumps({"time": 1.0, "event": "run_stopped", "message": "bye"}) + "\n")
     w.poll()
     assert w.read_log("events").endswith("run_stopped: bye\n")
+
+
+def test_a_resumed_run_replaces_the_steps_it_replays(tmp_path):
+    def rec(kind, step, loss):
+        return json.dumps({"type": kind, "step": step, "epoch": 0, "loss": loss, "full_acc_0": loss / 10}) + "\n"
+
+    m = tmp_path / "metrics.jsonl"
+    # steps 1-4, killed after step 4; the checkpoint was at step 2: the resumed process replays 3-4
+    m.write_text(json.dumps({"type": "start", "ttt_steps": 1}) + "\n" + rec("train", 1, 4.0) + rec("train", 2, 3.0)
+                 + rec("val", 2, 3.5) + rec("train", 3, 2.9) + rec("train", 4, 2.8)
+                 + json.dumps({"type": "start", "ttt_steps": 1, "resumed_from_epoch": 0}) + "\n"
+                 + rec("train", 3, 2.5) + rec("train", 4, 2.4) + rec("train", 5, 2.3) + rec("val", 2, 3.4))
+    w = RunWatcher(tmp_path)
+    w.poll()
+    assert w.train_loss == [(1.0, 4.0), (2.0, 3.0), (3.0, 2.5), (4.0, 2.4), (5.0, 2.3)]
+    assert [s for s, _ in w.acc[0]] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert w.val_loss == [(2.0, 3.4)]
