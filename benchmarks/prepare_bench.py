@@ -263,6 +263,8 @@ def main(argv=None) -> int:
           f"{t_base / t_exact:.2f}x); cost vs Rust batch encode: {t_ours / t_enc:.2f}x, vs HF batch "
           f"encode: {t_ours / t_hf:.2f}x (target <= 1.5x; --exact-tokenizer: {t_exact / t_enc:.2f}x)")
     print(f"end-to-end vs the 1-process baseline (wall time vs its CPU time): {'; '.join(e2e)}")
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
