@@ -18,7 +18,6 @@ Bad input raises `PrepareError` (the CLI prints it and exits 2).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import signal
 import sys
@@ -259,7 +258,8 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
 
     from speculators_core.data.manifest import fingerprint
     from speculators_core.data.sources import open_sources
-    from speculators_core.data.worker import ChunkProcessor, init_worker, run_chunk
+    from speculators_core.data.chunk_pool import ChunkPool
+    from speculators_core.data.worker import ChunkProcessor
     from speculators_core.data.writer import write_output
 
     tokenizer = load_tokenizer(model_path, opts.trust_remote_code)
@@ -287,10 +287,9 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
         if workers > 1:
             # Parallelism comes from the processes; the Rust thread pool must not be forked in use.
             os.environ["TOKENIZERS_PARALLELISM"] = "false"
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             # (created before the progress bar: fork while no helper thread runs)
-            pool = multiprocessing.get_context(method).Pool(workers, initializer=init_worker, initargs=(processor,))
-            results = _pool_results(pool, pool.imap(run_chunk, chunks))
+            pool = ChunkPool(processor, workers)
+            results = pool.map(chunks)
         else:
             results = map(processor, chunks)
         bar = _progress(n, progress)
@@ -325,8 +324,7 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
         if bar is not None:
             bar.close()
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.close()
             if saved_env is None:
                 os.environ.pop("TOKENIZERS_PARALLELISM", None)
             else:
@@ -352,25 +350,6 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     write_output(opts.output, ids_out, masks_out, manifest, counter.as_dict())
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def _pool_results(pool, it, poll_s: float = 0.5):
-    """Chunk results in order; a worker that died (OOM killer, a signal) is an error, not a hang
-    (multiprocessing.Pool would replace the worker and wait forever for its lost chunk)."""
-    procs = list(pool._pool)  # the worker processes (Pool only replaces them when one exits)
-    while True:
-        try:
-            yield it.next(timeout=poll_s)
-        except StopIteration:
-            return
-        except multiprocessing.TimeoutError:
-            dead = [p for p in procs if p.exitcode is not None]
-            if dead:
-                raise PrepareError(
-                    f"a preprocessing worker process died (pid {dead[0].pid}, exit code {dead[0].exitcode}: "
-                    f"killed by a signal or the out-of-memory killer?); fix: lower "
-                    f"--num-preprocessing-workers or --seq-length, or give the machine more memory"
-                ) from None
 
 
 _stop_exit_code = 0

@@ -461,19 +461,18 @@ class Supervisor:
                 old[sig] = signal.signal(sig, self._on_signal)
         try:
             try:
-                rc = self._run()
+                return self._run()
             except StopRequested:
-                rc = self._stopped()
+                return self._stopped()
             except BaseException as exc:
                 self._stop_all_quietly()
+                self._sweep_scratch()
                 self.state.update(status="failed", finished=time.time())
                 self._event("run_failed", f"supervisor error: {type(exc).__name__}: {exc}")
                 self._save()
                 if isinstance(exc, Exception):
                     return 1
                 raise
-            self._sweep_scratch()
-            return rc
         finally:
             if in_main:
                 # Children are gone: further signals may interrupt only the cleanup of this frame.
@@ -486,7 +485,7 @@ class Supervisor:
         self._stop_children()
 
     def _sweep_scratch(self) -> None:
-        """Every child is gone: delete the server files no request took (requests that timed out or
+        """Every child is gone (called before the run's last event): delete the server files no request took (requests that timed out or
         were cancelled by a stop), unless another live run shares the storage directory."""
         since = self._server_since
         if since is None:
@@ -516,6 +515,7 @@ class Supervisor:
         sig = self._stop_signal or signal.SIGTERM
         running = list(self._children)
         self._stop_children()
+        self._sweep_scratch()
         for st in self.state.get("stages", {}).values():
             if st.get("status") == "running":
                 st["status"] = "failed"
@@ -568,6 +568,7 @@ class Supervisor:
                 self._save()
         if server is not None and self._stage_state(server.name)["status"] == "pending":
             self._stage_state(server.name)["status"] = "skipped"
+        self._sweep_scratch()
         self.state.update(status="completed", finished=time.time(), stage=None)
         self._event("run_finished", "all stages finished")
         self._save()
@@ -575,6 +576,7 @@ class Supervisor:
 
     def _failed(self, message: str, rc: int = 1) -> int:
         self._stop_all_quietly()
+        self._sweep_scratch()
         for st in self.state.get("stages", {}).values():
             if st.get("status") == "running":
                 st["status"] = "failed"

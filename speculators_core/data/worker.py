@@ -1,4 +1,4 @@
-"""The per-chunk work of stage 1, run in the main process or in pool workers.
+"""The per-chunk work of stage 1, run in the main process or in `chunk_pool` workers.
 
 A chunk is a list of global row indices; the worker fetches the rows from the (inherited or
 re-opened) row table, parses and normalises them, renders the chats, batch-encodes them, builds the
@@ -7,9 +7,8 @@ masks, truncates and filters. It returns the kept samples in chunk order plus th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -142,22 +141,3 @@ class ChunkProcessor:
                 if cut:
                     res.truncated.append(pos)
         return res
-
-
-# -- process-pool plumbing --------------------------------------------------------------------------
-_PROCESSOR: ChunkProcessor | None = None
-
-
-def init_worker(processor: ChunkProcessor) -> None:
-    """Pool initializer (fork: the processor, its tokenizer and row table are inherited, not pickled)."""
-    global _PROCESSOR
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's SIGTERM handler is not for workers
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker process
-    _PROCESSOR = processor
-
-
-def run_chunk(indices: Any) -> ChunkResult:
-    assert _PROCESSOR is not None, "init_worker was not called"
-    return _PROCESSOR(indices)

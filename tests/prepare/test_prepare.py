@@ -311,3 +311,32 @@ def test_a_dead_worker_is_an_error_not_a_hang(style_tokenizer, write_jsonl, tmp_
     with pytest.raises(PrepareError, match="worker process died.*--num-preprocessing-workers"):
         run(style_tokenizer("chatml"), [write_jsonl(rows)], tmp_path / "out", num_workers=2)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.timeout(120)
+def test_stopping_early_with_workers_mid_result_does_not_hang(style_tokenizer, write_jsonl, tmp_path, monkeypatch):
+    """--max-samples reached while another worker is sending a large result: with
+    multiprocessing.Pool, terminate() killed it holding the result queue's lock and hung for good."""
+    import multiprocessing
+    import time
+
+    from speculators_core.data.worker import ChunkProcessor
+
+    real = ChunkProcessor.__call__
+
+    def slow_first_big_rest(self, indices):
+        res = real(self, indices)
+        if 0 in list(indices):
+            time.sleep(0.5)  # one chunk is slow, while the other worker streams 16 MiB results
+        else:
+            res.notes["padding"] = "x" * (16 << 20)
+        return res
+
+    monkeypatch.setattr(ChunkProcessor, "__call__", slow_first_big_rest)
+    rows = [chat((f"Question {i}?", f"Answer {i}.")) for i in range(64 * 16)]
+    data = write_jsonl(rows)
+    for k in range(3):
+        s = run(style_tokenizer("chatml"), [data], tmp_path / f"out{k}", num_workers=2, max_samples=5 + k, seed=k)
+        assert s.rows_kept == 5 + k
+        assert load(tmp_path / f"out{k}").num_rows == 5 + k
+    assert multiprocessing.active_children() == []

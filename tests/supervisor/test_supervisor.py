@@ -300,6 +300,7 @@ def test_server_files_no_request_took_are_deleted_after_the_run(run_dir, port):
     assert _left(storage) == ["before.safetensors", "hs_3.safetensors", "notes.txt"]
     swept = [e for e in events(run_dir) if e["event"] == "scratch_swept"]
     assert len(swept) == 1 and swept[0]["files"] == 2 and swept[0]["bytes"] == 10
+    assert events(run_dir)[-1]["event"] == "run_finished"  # still the last word
 
 
 def test_server_files_are_kept_while_another_live_run_shares_the_directory(run_dir, port):

@@ -15,12 +15,22 @@ from tui_fakes import no_gpus, type_into
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-async def test_launch_tiny_demo_see_metrics_and_stop(user_config, tmp_path, monkeypatch, port, tiny_target):
+async def test_launch_tiny_demo_see_metrics_and_stop(user_config, tmp_path, monkeypatch, port, tiny_target, request):
     from speculators_core import procs
     from speculators_core.rundir import read_state
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    runs_dir = tmp_path / "speculators-demo" / "runs"
+
+    def stop_leftovers():  # a failed assertion must not leave the detached run going
+        from speculators_core.rundir import list_runs
+        from speculators_core.supervisor import stop_run
+
+        for d in list_runs(runs_dir):
+            stop_run(d, grace=5.0)
+
+    request.addfinalizer(stop_leftovers)
     app = SpeculatorsApp(gpu_probe=no_gpus, runs_dirs=[tmp_path / "speculators-demo" / "runs"])
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
