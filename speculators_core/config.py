@@ -8,6 +8,7 @@ This module imports neither torch nor transformers, so the app can use it on its
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -404,6 +405,40 @@ def layer_id_problems(ids: list[int], num_layers: Optional[int], fld: str) -> li
     return probs
 
 
+def _executable(path: str) -> bool:
+    import shutil
+
+    if os.sep in path:
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+    return shutil.which(path) is not None
+
+
+@functools.lru_cache(maxsize=None)
+def _vllm_importable_here() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("vllm") is not None  # a path search: vLLM is not imported
+    except (ImportError, ValueError):
+        return False
+
+
+def server_python_problems(hs: HiddenStatesSection) -> list[Problem]:
+    """Warnings (not errors: an exported script may run on another machine) when the server's Python
+    cannot work here: a `hidden_states.python` that is not an executable, or the vLLM engine with no
+    `python` set while this interpreter has no vllm package."""
+    if hs.python:
+        if not _executable(hs.python):
+            return [Problem("hidden_states.python", f"{hs.python!r} is not an executable on this machine",
+                            "give the python of the environment that has vLLM, e.g. /path/to/venv/bin/python",
+                            "warning")]
+        return []
+    if hs.engine == "vllm" and not _vllm_importable_here():
+        return [Problem("hidden_states.python", "empty, and this Python has no vllm for the server",
+                        "the python of a vLLM environment, or pip install vllm", "warning")]
+    return []
+
+
 def resolved_layer_ids(cfg: RunConfig, num_layers: Optional[int]) -> Optional[list[int]]:
     if cfg.hidden_states.target_layer_ids:
         return list(cfg.hidden_states.target_layer_ids)
@@ -467,6 +502,7 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
         P.append(Problem("training.mode", f"unknown mode {t.mode!r}", "use online, hybrid or offline"))
     if hs.engine not in ENGINES:
         P.append(Problem("hidden_states.engine", f"unknown engine {hs.engine!r}", "use vllm or hf"))
+    P.extend(server_python_problems(hs))
     if not r.name or not re.fullmatch(r"[A-Za-z0-9._-]+", r.name):
         P.append(Problem("run.name", f"{r.name!r} is not a usable directory name", "use letters, digits, '.', '_', '-'"))
 

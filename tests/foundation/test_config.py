@@ -183,3 +183,25 @@ def test_builtin_demo_target_is_described_before_it_is_built():
     assert info.num_hidden_layers == 8 and info.head_dim == 64
     cfg = find_preset("tiny-cpu-demo").load()
     assert C.errors(C.validate(cfg, info)) == []
+
+
+def test_server_python_that_cannot_work_here_is_a_warning(tmp_path, monkeypatch):
+    from speculators_core import config as cfgmod
+
+    cfg = cfgmod.RunConfig()
+    monkeypatch.setattr(cfgmod, "_vllm_importable_here", lambda: False)
+    probs = [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]
+    assert len(probs) == 1 and probs[0].severity == "warning" and "no vllm" in probs[0].message
+    cfg.hidden_states.engine = "hf"  # the built-in engine needs no vllm
+    assert not [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]
+    cfg.hidden_states.python = str(tmp_path / "venv" / "bin" / "python")
+    probs = [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]
+    assert len(probs) == 1 and "not an executable" in probs[0].message and probs[0].severity == "warning"
+    exe = tmp_path / "python"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    cfg.hidden_states.python, cfg.hidden_states.engine = str(exe), "vllm"
+    assert not [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]
+    monkeypatch.setattr(cfgmod, "_vllm_importable_here", lambda: True)
+    cfg.hidden_states.python = ""
+    assert not [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]
