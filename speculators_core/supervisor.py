@@ -514,12 +514,7 @@ class Supervisor:
     def _stopped(self) -> int:
         sig = self._stop_signal or signal.SIGTERM
         running = list(self._children)
-        self._stop_children()
-        self._sweep_scratch()
-        for st in self.state.get("stages", {}).values():
-            if st.get("status") == "running":
-                st["status"] = "failed"
-        self.state.update(status="stopped", finished=time.time())
+        self._wind_down("stopped")
         name = signal.Signals(sig).name
         self._event("run_stopped", f"stopped by {name}" + (f"; stopped {', '.join(running)}" if running else ""),
                     signal=name)
@@ -574,13 +569,17 @@ class Supervisor:
         self._save()
         return 0
 
-    def _failed(self, message: str, rc: int = 1) -> int:
-        self._stop_all_quietly()
+    def _wind_down(self, status: str) -> None:
+        """Stop every child, clean the scratch directory, mark what was running failed, set `status`."""
+        self._stop_children()
         self._sweep_scratch()
         for st in self.state.get("stages", {}).values():
             if st.get("status") == "running":
                 st["status"] = "failed"
-        self.state.update(status="failed", finished=time.time())
+        self.state.update(status=status, finished=time.time())
+
+    def _failed(self, message: str, rc: int = 1) -> int:
+        self._wind_down("failed")
         self._event("run_failed", message)
         self._save()
         return rc if rc else 1

@@ -131,19 +131,13 @@ class RunWatcher:
                     _add(self.train_loss, step, float(r["loss"]))
                 if r.get("tokens_per_s") is not None:
                     _add(self.tokens_per_s, step, float(r["tokens_per_s"]))
-                for k in range(self.ttt_steps(r)):
-                    v = r.get(f"full_acc_{k}")
-                    if v is not None:
-                        _add(self.acc.setdefault(k, []), step, float(v))
+                self._add_accs(self.acc, r, step)
             elif kind == "val":
                 self.last_val = r
                 step = float(r.get("step", 0))
                 if r.get("loss") is not None:
                     _add(self.val_loss, step, float(r["loss"]))
-                for k in range(self.ttt_steps(r)):
-                    v = r.get(f"full_acc_{k}")
-                    if v is not None:
-                        _add(self.val_acc.setdefault(k, []), step, float(v))
+                self._add_accs(self.val_acc, r, step)
             elif kind == "checkpoint":
                 if r.get("best"):
                     for c in self.checkpoints:
@@ -152,6 +146,12 @@ class RunWatcher:
             elif kind == "end":
                 self.end = r
         return bool(recs)
+
+    def _add_accs(self, series: dict[int, list], record: dict, step: float) -> None:
+        for k in range(self.ttt_steps(record)):
+            v = record.get(f"full_acc_{k}")
+            if v is not None:
+                _add(series.setdefault(k, []), step, float(v))
 
     def ttt_steps(self, record: Optional[dict] = None) -> int:
         if self.start and self.start.get("ttt_steps"):
