@@ -199,17 +199,7 @@ class WordEncoder:
         for pat in patterns or self.patterns:
             out = []
             for a, b in pieces:  # each piece is its own string to the next step, as in the tokenizer
-                pos = 0
-                for m in pat.finditer(text[a:b]):
-                    s, e = m.span()
-                    if s == e:
-                        continue
-                    if s > pos:
-                        out.append((a + pos, a + s))
-                    out.append((a + s, a + e))
-                    pos = e
-                if a + pos < b:
-                    out.append((a + pos, b))
+                out += [(a + s, a + e) for s, e in _isolated_spans(pat, text[a:b])]
             pieces = out
         return pieces
 
@@ -444,21 +434,26 @@ def ascii_pattern(pattern: str) -> str | None:
     return rewritten
 
 
-def _split_isolated(pat: Any, text: str) -> list[str]:
-    """`Split(pattern, "isolated")`: every match and every gap between them, in order."""
-    out: list[str] = []
+def _isolated_spans(pat: Any, text: str) -> list[tuple[int, int]]:
+    """`Split(pattern, "isolated")`: the (start, end) of every match and every gap between them,
+    in order (empty matches split nothing)."""
+    out: list[tuple[int, int]] = []
     pos = 0
     for m in pat.finditer(text):
         s, e = m.span()
         if s == e:
             continue
         if s > pos:
-            out.append(text[pos:s])
-        out.append(text[s:e])
+            out.append((pos, s))
+        out.append((s, e))
         pos = e
     if pos < len(text):
-        out.append(text[pos:])
+        out.append((pos, len(text)))
     return out
+
+
+def _split_isolated(pat: Any, text: str) -> list[str]:
+    return [text[s:e] for s, e in _isolated_spans(pat, text)]
 
 
 def _trims_offsets(post: dict | None) -> bool:
