@@ -83,6 +83,10 @@ class PrepareSummary:
     word_checked: int = 0        # of those, rows also encoded by the tokenizer and compared
     batch_encoded: int = 0       # rows tokenised by the tokenizer's encode_batch
     word_encoder_off: str = ""   # why the word encoder was not used ("" when it was)
+    #: seconds per step of the whole call (check inputs, load tokenizer, probes, read, worker
+    #: start-up, process, write arrow, token_freq); see FIXED_COSTS
+    timings: dict[str, float] = field(default_factory=dict)
+    tokenizer_cache: str = ""    # "hit", "stored" (a miss, now cached), "off" or why not cached
 
     def lines(self) -> list[str]:
         if self.already_prepared:
@@ -98,6 +102,9 @@ class PrepareSummary:
             f"({self.rows_in / max(self.process_seconds, 1e-9):.0f} rows/s, "
             f"{self.tokens / max(self.process_seconds, 1e-9):.0f} tokens/s)",
         ]
+        if self.timings:
+            out.append("  steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timings.items())
+                       + (f" (tokenizer cache: {self.tokenizer_cache})" if self.tokenizer_cache else ""))
         if self.word_encoder_off:
             out.append(f"  tokenizer: encode_batch for every row (word encoder off: {self.word_encoder_off})")
         else:
@@ -184,6 +191,62 @@ def load_tokenizer(model_path: str, trust_remote_code: bool = False):
     return tok
 
 
+def _tokenizer_and_encoder(opts: PrepareOptions, model_path: str, tokenizer_files: dict[str, str],
+                           timings: dict[str, float]) -> tuple[Any, tuple[Any, str], str, str | None]:
+    """(tokenizer, (word encoder | None, why not), cache status, cache key): from the tokenizer
+    cache when it holds this exact tokenizer (no transformers/torch import, no probes), else loaded
+    with AutoTokenizer, probed, and cached for the next run."""
+    from speculators_core.data import tokenizer_cache
+    from speculators_core.data.manifest import tokenizer_dir
+    from speculators_core.data.masks import backend
+
+    t = time.perf_counter()
+    key, status = None, "off"
+    if opts.trust_remote_code:
+        status = "off (remote code)"
+    elif tokenizer_cache.enabled():
+        key = tokenizer_cache.cache_key(tokenizer_files, tokenizer_dir(model_path), opts.exact_tokenizer)
+        bundle = tokenizer_cache.load(key)
+        if bundle is not None:
+            tokenizer = bundle["tokenizer"]
+            encoder = bundle["word_encoder"]
+            if encoder is not None:
+                encoder.bind(backend(tokenizer))
+            timings["load tokenizer"] = time.perf_counter() - t
+            timings["probes"] = 0.0
+            return tokenizer, (encoder, bundle["word_encoder_off"]), "hit", key
+    tokenizer = load_tokenizer(model_path, opts.trust_remote_code)
+    timings["load tokenizer"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if opts.exact_tokenizer:
+        encoder: tuple[Any, str] = (None, "--exact-tokenizer")
+    else:
+        from speculators_core.data.word_encoder import WordEncoder
+
+        encoder = WordEncoder.build(backend(tokenizer))
+    timings["probes"] = time.perf_counter() - t
+    if key is not None:
+        status = "stored" if tokenizer_cache.store(key, tokenizer, *encoder) else "not stored"
+    return tokenizer, encoder, status, key
+
+
+def _import_in_background() -> Any:
+    """Import what writing the output needs (datasets, torch) on a thread while the workers
+    process the rows: the parent mostly waits on their pipes then, so the imports cost no wall time."""
+    import threading
+
+    def run() -> None:
+        try:
+            import datasets  # noqa: F401
+            import torch  # noqa: F401
+        except Exception:  # pragma: no cover - writing imports them again and reports the error
+            pass
+
+    thread = threading.Thread(target=run, name="prepare-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def _check_output(opts: PrepareOptions, inputs: dict[str, Any], log: Callable[[str], None]) -> bool:
     """True when the output already holds exactly this preparation. Raises when it holds another."""
     from speculators_core.data.manifest import fingerprint, is_complete, read_manifest
@@ -261,16 +324,20 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     from speculators_core.data.chunk_pool import ChunkPool
     from speculators_core.data.worker import ChunkProcessor
     from speculators_core.data.writer import write_output
+    from speculators_core.data.word_encoder import WordEncoderMismatch
 
-    tokenizer = load_tokenizer(model_path, opts.trust_remote_code)
+    timings: dict[str, float] = {"check inputs": time.perf_counter() - t0}
+    tokenizer, encoder, cache_status, cache_key = _tokenizer_and_encoder(opts, model_path, inputs["tokenizer"], timings)
+    t = time.perf_counter()
     table = open_sources(data)
+    timings["read"] = time.perf_counter() - t
     n = len(table)
     if n == 0:
         raise PrepareError(f"--data {' '.join(opts.data)}: no rows")
     order = np.random.default_rng(opts.seed).permutation(n)
     chunks = [order[i : i + CHUNK_ROWS] for i in range(0, n, CHUNK_ROWS)]
     processor = ChunkProcessor(table, tokenizer, opts.seq_length, opts.minimum_valid_tokens,
-                               exact_tokenizer=opts.exact_tokenizer)
+                               exact_tokenizer=opts.exact_tokenizer, word_encoder=encoder)
 
     from speculators_core.data.writer import TokenCounter
 
@@ -278,17 +345,22 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     ids_out: list = []
     masks_out: list = []
     dropped: Counter = Counter()
-    summary = PrepareSummary(output=str(opts.output), rows_total=n, word_encoder_off=processor.word_encoder_off)
+    summary = PrepareSummary(output=str(opts.output), rows_total=n, word_encoder_off=processor.word_encoder_off,
+                             timings=timings, tokenizer_cache=cache_status)
     workers = min(opts.num_workers, len(chunks))
     pool = None
     saved_env = os.environ.get("TOKENIZERS_PARALLELISM")
     bar = None
+    importer = None
     try:
         if workers > 1:
             # Parallelism comes from the processes; the Rust thread pool must not be forked in use.
             os.environ["TOKENIZERS_PARALLELISM"] = "false"
-            # (created before the progress bar: fork while no helper thread runs)
+            # (created before the progress bar and the import thread: fork while no helper thread runs)
+            t = time.perf_counter()
             pool = ChunkPool(processor, workers)
+            timings["worker start-up"] = time.perf_counter() - t
+            importer = _import_in_background()
             results = pool.map(chunks)
         else:
             results = map(processor, chunks)
@@ -320,7 +392,15 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
                 bar.update(rows_read)
             if done:
                 break
+    except WordEncoderMismatch:
+        if cache_key is not None:  # never trust that cached encoder again
+            from speculators_core.data import tokenizer_cache
+
+            tokenizer_cache.drop(cache_key)
+        raise
     finally:
+        if importer is not None:
+            importer.join()  # no fork (a restart's pool) while it may hold an import lock
         if bar is not None:
             bar.close()
         if pool is not None:
@@ -331,6 +411,7 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
                 os.environ["TOKENIZERS_PARALLELISM"] = saved_env
 
     summary.process_seconds = time.perf_counter() - t_process
+    timings["process"] = summary.process_seconds
     summary.rows_kept = len(ids_out)
     summary.dropped = dict(sorted(dropped.items()))
     summary.notes = notes
@@ -343,11 +424,15 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
             + ", ".join(f"{k}={v}" for k, v in summary.dropped.items())
             + "".join(f"; first {k}: {v}" for k, v in notes.items())
         )
+    t = time.perf_counter()
+    freq = counter.as_dict()
+    freq_seconds = time.perf_counter() - t
     summary.seconds = time.perf_counter() - t0
     manifest = {"fingerprint": fingerprint(inputs), "inputs": inputs, "summary": asdict(summary),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     _check_stop()
-    write_output(opts.output, ids_out, masks_out, manifest, counter.as_dict())
+    write_output(opts.output, ids_out, masks_out, manifest, freq, timings)
+    timings["token_freq"] += freq_seconds
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -388,4 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _code = main()
+    # Skip the interpreter's teardown (freeing every row, torch's and datasets' exit hooks: about
+    # 0.4 s): everything is written, the workers are reaped, the output renamed into place.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_code)

@@ -135,6 +135,20 @@ class WordEncoder:
         self._probe({chr(i) for i in range(128)})
 
     # -- construction ---------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable without its tokenizer (see `bind`): the probe results, patterns and byte
+        lengths travel; the memo and the row counters start afresh."""
+        state = dict(self.__dict__)
+        state.update(backend=None, model=None, pre_tokenizer=None, memo={}, rows=0, checked=0, fallback_rows=0)
+        return state
+
+    def bind(self, backend: Any) -> "WordEncoder":
+        """Attach the tokenizer backend an unpickled encoder was built from."""
+        self.backend = backend
+        self.model = backend.model
+        self.pre_tokenizer = backend.pre_tokenizer
+        return self
+
     @classmethod
     def build(cls, backend: Any) -> tuple["WordEncoder | None", str]:
         """(encoder, "") when the tokenizer is a shape this module reproduces, else (None, why not)."""

@@ -40,7 +40,8 @@ class ChunkResult:
 
 class ChunkProcessor:
     def __init__(self, table, tokenizer, seq_length: int, minimum_valid_tokens: int | None,
-                 chat_template: str | None = None, exact_tokenizer: bool = False) -> None:
+                 chat_template: str | None = None, exact_tokenizer: bool = False,
+                 word_encoder: "tuple[WordEncoder | None, str] | None" = None) -> None:
         self.table = table
         self.tokenizer = tokenizer
         self.backend = backend(tokenizer)
@@ -49,7 +50,8 @@ class ChunkProcessor:
         #: why there is no word encoder ("" when there is one)
         self.word_encoder_off = "--exact-tokenizer"
         if not exact_tokenizer:
-            self.word_encoder, self.word_encoder_off = WordEncoder.build(self.backend)
+            # (encoder, why not) built by the caller (e.g. from the tokenizer cache), or built here
+            self.word_encoder, self.word_encoder_off = word_encoder or WordEncoder.build(self.backend)
         self.vocab_size = len(tokenizer)
         self.renderer: ChatRenderer | None = None
         self._chat_template = chat_template

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -89,16 +90,23 @@ def token_freq(input_ids: Sequence[np.ndarray], loss_masks: Sequence[np.ndarray]
 
 
 def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks: Sequence[np.ndarray],
-                 manifest: dict[str, Any], freq: dict[int, int] | None = None) -> Path:
-    import torch
-
+                 manifest: dict[str, Any], freq: dict[int, int] | None = None,
+                 timings: dict[str, float] | None = None) -> Path:
+    """`timings` (optional) receives the seconds of "write arrow" and "token_freq" (imports included)."""
+    timings = timings if timings is not None else {}
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
+        t = time.perf_counter()
         _save_quietly(build_dataset(input_ids, loss_masks), tmp)
+        timings["write arrow"] = time.perf_counter() - t
+        t = time.perf_counter()
+        import torch
+
         torch.save(freq if freq is not None else token_freq(input_ids, loss_masks), tmp / "token_freq.pt")
+        timings["token_freq"] = time.perf_counter() - t
         atomic_write_json(tmp / MANIFEST, manifest)
         replace_dir(tmp, out)
     except BaseException:
