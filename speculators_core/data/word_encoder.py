@@ -116,12 +116,23 @@ class WordEncoder:
         self.added_normed = _alternation(normed) if normed else None
         b2u = bytes_to_unicode()
         self._to_byte_level = {b: ord(c) for b, c in b2u.items()}
-        alphabet = set(b2u.values())
         size = backend.get_vocab_size(with_added_tokens=True)
         nbytes = np.full(size, -1, dtype=np.int64)
-        for token, i in backend.get_vocab(with_added_tokens=False).items():
-            if i < size and token and all(ch in alphabet for ch in token):
-                nbytes[i] = len(token)
+        vocab = backend.get_vocab(with_added_tokens=False)
+        if vocab:
+            # vectorised over the vocabulary: a token's byte length is its length when every
+            # character is in the byte-level alphabet (one regex scan of all tokens finds the others)
+            import re
+
+            tokens = list(vocab)
+            ids = np.fromiter(vocab.values(), dtype=np.int64, count=len(tokens))
+            lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+            outside = re.compile("[^" + "".join(f"\\u{ord(c):04x}" for c in sorted(b2u.values())) + "]")
+            ends = np.cumsum(lengths)
+            hits = np.fromiter((m.start() for m in outside.finditer("".join(tokens))), dtype=np.int64)
+            ok = (lengths > 0) & (ids < size)
+            ok[np.searchsorted(ends, hits, side="right")] = False
+            nbytes[ids[ok]] = lengths[ok]
         for i, t in added.items():
             if i < size:
                 nbytes[i] = len(str(t.content).encode("utf-8"))
@@ -153,7 +164,7 @@ class WordEncoder:
     def build(cls, backend: Any) -> tuple["WordEncoder | None", str]:
         """(encoder, "") when the tokenizer is a shape this module reproduces, else (None, why not)."""
         try:
-            spec = json.loads(backend.to_str())
+            spec = _spec(backend)
         except Exception as exc:  # pragma: no cover - every Rust tokenizer serialises
             return None, f"tokenizer not serialisable ({exc})"
         norm = spec.get("normalizer")
@@ -468,6 +479,26 @@ def _isolated_spans(pat: Any, text: str) -> list[tuple[int, int]]:
 
 def _split_isolated(pat: Any, text: str) -> list[str]:
     return [text[s:e] for s, e in _isolated_spans(pat, text)]
+
+
+def _spec(backend: Any) -> dict[str, Any]:
+    """The parts of the tokenizer.json spec `build` checks, serialised component by component (the
+    whole `to_str()` of a 129k-vocabulary tokenizer is ~10 MB of JSON: about 0.4 s to write and
+    parse); the whole spec where a component will not serialise on its own."""
+    try:
+        def part(obj: Any) -> Any:
+            return None if obj is None else json.loads(obj.__getstate__())
+
+        model = backend.model
+        model_spec = {"type": type(model).__name__}
+        for attr in ("dropout", "continuing_subword_prefix", "end_of_word_suffix"):
+            model_spec[attr] = getattr(model, attr, None)
+        added = [{"content": str(t.content), "lstrip": t.lstrip, "rstrip": t.rstrip, "single_word": t.single_word}
+                 for t in backend.get_added_tokens_decoder().values()]
+        return {"normalizer": part(backend.normalizer), "pre_tokenizer": part(backend.pre_tokenizer),
+                "post_processor": part(backend.post_processor), "model": model_spec, "added_tokens": added}
+    except Exception:
+        return json.loads(backend.to_str())
 
 
 def _trims_offsets(post: dict | None) -> bool:

@@ -234,3 +234,30 @@ def test_bytes_missing_from_the_vocabulary_send_the_row_to_encode_batch():
     assert enc is not None, why
     assert enc.encode_with_mask("hello world", [(0, 5)]) is not None
     assert enc.encode_with_mask("hello zq", [(0, 5)]) is None and enc.fallback_rows == 1
+
+
+def test_byte_lengths_and_spec_match_the_full_serialisation():
+    """nbytes is computed vectorised and the spec component by component: both as from to_str()."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    from speculators_core.data.word_encoder import _spec, bytes_to_unicode
+
+    alphabet = sorted(set(bytes_to_unicode().values()))
+    vocab = {c: i for i, c in enumerate(alphabet)}
+    vocab.update({"\u4e2d": len(vocab), "ab": len(vocab) + 1, "\u0120the": len(vocab) + 2})
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[("a", "b"), ("\u0120", "t"), ("\u0120t", "he")][:1]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.add_special_tokens(["<|end|>"])
+    enc, why = WordEncoder.build(tok)
+    assert enc is not None, why
+    assert enc.nbytes[vocab["\u4e2d"]] == -1 and enc.nbytes[vocab["ab"]] == 2 and enc.nbytes[vocab["\u0120the"]] == 4
+    assert enc.nbytes[tok.token_to_id("<|end|>")] == len("<|end|>")
+    assert all(enc.nbytes[vocab[c]] == 1 for c in alphabet)
+    full, spec = json.loads(tok.to_str()), _spec(tok)
+    for key in ("normalizer", "pre_tokenizer", "post_processor"):
+        assert spec[key] == full[key], key
+    assert spec["model"]["type"] == full["model"]["type"] == "BPE"
+    assert [t["content"] for t in spec["added_tokens"]] == [t["content"] for t in full["added_tokens"]]
