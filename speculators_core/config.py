@@ -89,6 +89,8 @@ class HiddenStatesSection:
     connector: Literal["auto", "stock", "cpu"] = "auto"
     #: Device of the built-in hf engine.
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: The hf engine's model dtype: auto = bf16 on GPUs and CPUs with native bf16, else fp32.
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     #: Extra arguments appended to the server command line (vLLM flags for the vllm engine).
     extra_args: list[str] = field(default_factory=list)
     #: Extra environment variables for the server process.
@@ -103,6 +105,9 @@ class TrainingSection:
     gpus: list[int] = field(default_factory=lambda: [1])
     #: Processes when training on the CPU (gloo); 1 = plain `python -m`.
     cpu_processes: int = 1
+    #: Compute dtype: auto = bf16 on GPUs and on CPUs with native bf16 (AVX512_BF16/AMX), fp32 on
+    #: other CPUs (bf16 is emulated there and several times slower). Checkpoints are bf16 either way.
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     mode: Literal["online", "hybrid", "offline"] = "online"
     #: Hidden-states cache for hybrid/offline ("" = <data.output>/hidden_states).
     hidden_states_cache: str = ""

@@ -76,10 +76,11 @@ class HiddenStatesModel:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
             raise SystemExit("--device cuda: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
-        if dtype == "auto":
-            dtype = "bfloat16" if device == "cuda" else "float32"
+        from speculators_core.precision import choose_dtype
+
+        self.precision = choose_dtype(dtype, device)
         self.device = torch.device(device)
-        self.dtype = getattr(torch, dtype)
+        self.dtype = self.precision.torch_dtype
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype,
                                                           trust_remote_code=trust_remote_code)
         self.model.to(self.device).eval()
@@ -465,6 +466,7 @@ def main(argv: Optional[list[str]] = None) -> int:
               file=sys.stderr)
         return 2
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, name="hs-http", daemon=True).start()
+    print(f"hf_server: {engine.precision.describe()}", flush=True)
     print(f"hf_server: serving {name} ({engine.num_layers} layers, ids {layer_ids}, {engine.dtype}, {engine.device}) "
           f"on http://{args.host}:{args.port} -> {storage} (ready in {time.monotonic() - t0:.1f} s)", flush=True)
     while not stop.wait(0.5):

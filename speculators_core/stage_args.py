@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from speculators_core import precision  # stdlib only at import time
+
 
 def _int_list(text: str) -> list[int]:
     try:
@@ -21,6 +23,19 @@ def _int_list(text: str) -> list[int]:
 
 def _add_bool(p: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:
     p.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
+
+
+def _dtype(text: str) -> str:
+    try:
+        return precision.normalise(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_dtype(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--dtype", type=_dtype, default="auto", metavar="{auto,bf16,fp16,fp32}",
+                   help=f"{what}; auto = bf16 on GPUs and CPUs with native bf16 (AVX512_BF16/AMX), "
+                        f"fp32 on other CPUs (where bf16 is emulated and several times slower)")
 
 
 def prepare_parser() -> argparse.ArgumentParser:
@@ -78,8 +93,7 @@ def hf_server_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
                    help="layer ids to extract; last = L (default [2, L//2, L-3, L])")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
-                   help="compute dtype (auto: bfloat16 on GPU, float32 on CPU)")
+    _add_dtype(p, "the model's dtype")
     p.add_argument("--max-model-len", type=int, default=None, help="reject prompts longer than this")
     p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens per batched forward")
     p.add_argument("--served-model-name", default=None)
@@ -144,6 +158,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--logger", choices=("none", "tensorboard", "wandb", "trackio"), default="none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_dtype(p, "compute dtype (autocast; checkpoints are bf16 either way)")
     p.add_argument("--run-dir", default=None, help="where metrics.jsonl is appended (default: --save-path)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (testing)")
     _add_bool(p, "trust-remote-code", False, "allow the model's custom code")

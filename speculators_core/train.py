@@ -101,6 +101,12 @@ class Trainer:
 
         a, d = self.args, self.d
         torch.manual_seed(a.seed)
+        from speculators_core.precision import choose_dtype
+
+        self.precision = choose_dtype(a.dtype, d.device.type)
+        self.log(self.precision.describe())
+        # fp16 needs loss scaling (bf16 and fp32 do not); a disabled scaler is a no-op
+        self.scaler = torch.amp.GradScaler(d.device.type, enabled=self.precision.dtype == "fp16")
         save_dir = Path(a.save_path)
         if d.is_main:
             save_dir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +240,8 @@ class Trainer:
                            total_steps=total_steps, train_rows=len(train_rows), val_rows=len(val_rows),
                            world_size=d.world, ttt_steps=cfg.ttt_steps,
                            resumed_from_epoch=(int(tstate["epoch"]) if tstate else None),
-                           draft_vocab_size=cfg.draft_vocab_size)
+                           draft_vocab_size=cfg.draft_vocab_size, dtype=self.precision.dtype,
+                           dtype_reason=self.precision.reason)
         self.log(f"{len(train_rows)} train / {len(val_rows)} val rows, {steps_per_epoch[0]} steps/epoch x "
                  f"{a.epochs} epochs on {d.world} process(es), device {d.device}; drafter "
                  f"{sum(p.numel() for p in params) / 1e6:.1f}M trainable params, draft vocab {cfg.draft_vocab_size}")
@@ -273,12 +280,14 @@ class Trainer:
                     all_reduce_sum(counts, d)
                     loss, stats = self._forward(b, counts)
                     self.opt.zero_grad(set_to_none=True)
-                    loss.backward()
+                    self.scaler.scale(loss).backward()
+                    self.scaler.unscale_(self.opt)
                     gn = torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip if a.grad_clip > 0 else float("inf"))
                     if hasattr(gn, "full_tensor"):
                         gn = gn.full_tensor()
                     lr = self.opt.param_groups[0]["lr"]
-                    self.opt.step()
+                    self.scaler.step(self.opt)
+                    self.scaler.update()
                     self.sched.step()
                     step += 1
                     red = self._reduce_stats(stats, b, batch.counted, K)
@@ -322,8 +331,8 @@ class Trainer:
     def _forward(self, b, counts):
         import torch
 
-        dev = self.d.device
-        with torch.autocast(dev.type, dtype=torch.bfloat16):
+        dev, prec = self.d.device, self.precision
+        with torch.autocast(dev.type, dtype=prec.torch_dtype, enabled=prec.autocast):
             # the global count normalises: with FSDP's gradient averaging over ranks, the gradient is
             # that of the token mean over all ranks' tokens (x world to undo the averaging)
             scale = float(self.d.world)

@@ -125,7 +125,7 @@ def hf_hidden_states_server(tiny_target, tmp_path_factory) -> HiddenStatesServer
     log = work / "server.log"
     argv = [sys.executable, "-m", "speculators_core.hf_server", str(tiny_target), "--port", str(port),
             "--hidden-states-path", str(storage), "--target-layer-ids", *map(str, layer_ids),
-            "--max-model-len", "512"]
+            "--max-model-len", "512", "--dtype", "fp32"]  # fp32 as vllm_server: compared with an fp32 reference
     proc = start_server(argv, log, env={"OMP_NUM_THREADS": "1"})
     try:
         wait_health(f"http://127.0.0.1:{port}/health", proc, timeout=120, log=log)

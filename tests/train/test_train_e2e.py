@@ -22,7 +22,7 @@ TRAIN_KEYS = {"type", "time", "step", "epoch", "epoch_progress", "loss", "lr", "
               "samples_per_s", "data_wait_s", "compute_s", "step_time_s", "skipped_rows", "hs_requests", "hs_mb",
               "hs_latency_s", "hs_queue_wait_s"}
 START_KEYS = {"type", "time", "epochs", "steps_per_epoch", "total_steps", "train_rows", "val_rows", "world_size",
-              "ttt_steps", "resumed_from_epoch", "draft_vocab_size"}
+              "ttt_steps", "resumed_from_epoch", "draft_vocab_size", "dtype", "dtype_reason"}
 VAL_KEYS = {"type", "time", "step", "epoch", "loss", "samples", "acceptance_length"}
 CKPT_KEYS = {"type", "time", "step", "epoch", "path", "val_loss", "best"}
 
@@ -55,6 +55,11 @@ def test_learns_on_demo_data_with_hf_engine(tiny_target, demo_prepared, tmp_path
     kinds = [r["type"] for r in recs]
     assert kinds[0] == "start" and kinds[-1] == "end" and recs[-1]["status"] == "completed"
     assert START_KEYS <= set(recs[0])
+    from speculators_core.precision import choose_dtype
+
+    # auto: bf16 only where this CPU runs it natively (AVX512_BF16/AMX), else fp32; said in the log too
+    assert recs[0]["dtype"] == choose_dtype("auto", "cpu").dtype
+    assert recs[0]["dtype_reason"] == choose_dtype("auto", "cpu").reason
     trains = [r for r in recs if r["type"] == "train"]
     vals = [r for r in recs if r["type"] == "val"]
     ckpts = [r for r in recs if r["type"] == "checkpoint"]
