@@ -86,6 +86,44 @@ def _visible(gpus: list[int], environ: Mapping[str, str]) -> str:
     return ",".join(str(g) for g in gpus)
 
 
+@dataclass(frozen=True)
+class CpuThreads:
+    """OMP_NUM_THREADS for the server and for each training process (None = leave it unset)."""
+
+    server: Optional[int]
+    train: Optional[int]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the whole machine)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cpu_threads(cores: int, train_procs: int, train_on_cpu: bool, server_on_cpu: bool,
+                concurrent: bool) -> CpuThreads:
+    """Thread counts that do not fight over the CPU.
+
+    Two torch processes that each start one OpenMP thread per core spin against each other (on 2
+    cores, ten times slower than one thread each). When the server and the trainer run on the CPU at
+    the same time (`concurrent`: the trainer asks the server while it trains), the cores are split
+    evenly between the server and the training processes; a process alone on the CPU gets all of it.
+    GPU training processes are left to torchrun's default.
+    """
+    cores = max(1, cores)
+    procs = max(1, train_procs)
+    if train_on_cpu and server_on_cpu and concurrent:
+        server = max(1, cores // (procs + 1))
+        return CpuThreads(server=server, train=max(1, (cores - server) // procs))
+    if train_on_cpu:
+        return CpuThreads(server=cores if server_on_cpu else None, train=max(1, cores // procs))
+    if server_on_cpu:  # training on GPUs: leave each training process a core for its data path
+        return CpuThreads(server=max(1, cores - procs), train=None)
+    return CpuThreads(server=None, train=None)
+
+
 def _tool(name: str) -> str:
     """A console tool next to this interpreter (venvs need not be activated), else its bare name."""
     cand = Path(sys.executable).parent / name
@@ -186,13 +224,16 @@ def build_stages(
     target: Optional["TargetInfo"] = None,
     run_dir: Optional[str] = None,
     environ: Optional[Mapping[str, str]] = None,
+    cores: Optional[int] = None,
 ) -> list[Stage]:
     """The ordered stages of a run of `cfg`.
 
     target: the target's config facts (for default layer ids); needed only when
       hidden_states.target_layer_ids is not set.
     run_dir: the run directory (metrics.jsonl goes there); None = <checkpoint_dir>.
-    environ: the environment the run inherits (for CUDA_VISIBLE_DEVICES numbering); default os.environ.
+    environ: the environment the run inherits (for CUDA_VISIBLE_DEVICES numbering, and an
+      OMP_NUM_THREADS that overrides the thread split); default os.environ.
+    cores: the CPU cores the run may use (for the thread split); default this process's.
     """
     environ = os.environ if environ is None else environ
     m, d, hs, t = cfg.model, cfg.data, cfg.hidden_states, cfg.training
@@ -206,6 +247,13 @@ def build_stages(
             f"({m.target} is not reachable offline); set the ids explicitly, e.g. [2, L//2, L-3, L]"
         )
     stages: list[Stage] = []
+    nproc = len(t.gpus) if t.gpus else t.cpu_processes
+    threads = cpu_threads(usable_cores() if cores is None else cores, nproc, train_on_cpu=not t.gpus,
+                          server_on_cpu=not hs.gpus, concurrent=t.mode != "offline")
+    omp = environ.get("OMP_NUM_THREADS")  # the user's own setting wins
+
+    def thread_env(n: Optional[int]) -> dict[str, str]:
+        return {"OMP_NUM_THREADS": omp or str(n)} if n is not None else {}
 
     if is_builtin(m.target):
         stages.append(Stage(
@@ -231,7 +279,7 @@ def build_stages(
                         description="tokenise chat data, build loss masks and token_freq.pt"))
 
     # 2. Hidden-states server.
-    server_env: dict[str, str] = {"CUDA_VISIBLE_DEVICES": _visible(hs.gpus, environ)}
+    server_env: dict[str, str] = {"CUDA_VISIBLE_DEVICES": _visible(hs.gpus, environ), **thread_env(threads.server)}
     server_py = hs.python or py
     if hs.engine == "vllm":
         vllm_args: list[str] = []
@@ -260,6 +308,7 @@ def build_stages(
                 "--target-layer-ids", *[str(i) for i in layer_ids]]
         argv += _extra_flags(stage_args.hf_server_parser, {
             "--device": hs.device if hs.gpus or hs.device != "auto" else "cpu",
+            "--dtype": hs.dtype,
             "--max-model-len": hs.max_model_len,
             "--trust-remote-code": m.trust_remote_code,
         })
@@ -285,7 +334,6 @@ def build_stages(
                             log="generate.log", description="pre-generate hidden states into the cache"))
 
     # 3. Train.
-    nproc = len(t.gpus) if t.gpus else t.cpu_processes
     if nproc > 1:
         launcher = [_tool("torchrun"), "--standalone", "--nproc_per_node", str(nproc), "-m", "speculators_core.train"]
     else:
@@ -322,6 +370,7 @@ def build_stages(
         "--noise": t.noise,
         "--logger": t.logger,
         "--seed": t.seed,
+        "--dtype": t.dtype,
         "--trust-remote-code": m.trust_remote_code,
         "--run-dir": run_dir,
     }
@@ -330,9 +379,7 @@ def build_stages(
     if not t.gpus:
         extra["--device"] = "cpu"
     argv += _extra_flags(stage_args.train_parser, extra)
-    train_env = {"CUDA_VISIBLE_DEVICES": _visible(t.gpus, environ)}
-    if not t.gpus:
-        train_env["OMP_NUM_THREADS"] = environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // nproc)))
+    train_env = {"CUDA_VISIBLE_DEVICES": _visible(t.gpus, environ), **thread_env(threads.train)}
     stages.append(Stage("train", argv, env=train_env, needs_server=t.mode != "offline", log="train.log",
                         description=f"train the EAGLE-3 drafter ({nproc} process{'es' if nproc > 1 else ''}, "
                                     f"{'GPU ' + ','.join(map(str, t.gpus)) if t.gpus else 'CPU'}, {t.mode})"))

@@ -188,3 +188,36 @@ def test_vllm_on_cpu_gets_the_cpu_connector_and_eager_mode():
     assert os.path.isfile(os.path.join(first, "speculators_core", "vllm_plugins", "cpu_hidden_states_connector.py"))
     cfg.hidden_states.extra_args = ["--no-enforce-eager"]
     assert "--enforce-eager" not in build_stages(cfg, load_target("builtin:tiny-qwen3"), environ={})[2].argv
+
+
+@pytest.mark.parametrize("cores, procs, train_cpu, server_cpu, concurrent, expected", [
+    (2, 1, True, True, True, (1, 1)),      # the demo on a 2-core laptop: one core each, never 2 + 2
+    (16, 1, True, True, True, (8, 8)),
+    (16, 3, True, True, True, (4, 4)),
+    (2, 2, True, True, True, (1, 1)),      # oversubscribed at worst by one thread
+    (8, 2, True, True, False, (8, 4)),     # offline: the server is gone before training starts
+    (8, 1, True, False, True, (None, 8)),  # server on a GPU: training has the CPU to itself
+    (16, 2, False, True, True, (14, None)),  # training on GPUs: a core per training process
+    (16, 2, False, False, True, (None, None)),
+])
+def test_cpu_thread_split(cores, procs, train_cpu, server_cpu, concurrent, expected):
+    from speculators_core.commands import cpu_threads
+
+    t = cpu_threads(cores, procs, train_cpu, server_cpu, concurrent)
+    assert (t.server, t.train) == expected
+    if train_cpu and server_cpu and concurrent and cores >= procs + 1:
+        assert t.server + procs * t.train <= cores  # no core is asked for twice
+
+
+def test_demo_threads_are_in_the_stage_env_and_run_sh():
+    cfg = find_preset("tiny-cpu-demo").load()
+    stages = {s.name: s for s in build_stages(cfg, load_target("builtin:tiny-qwen3"), environ={}, cores=2)}
+    assert stages["server"].env["OMP_NUM_THREADS"] == "1" and stages["train"].env["OMP_NUM_THREADS"] == "1"
+    script = render_script(list(stages.values()), cfg)
+    # recorded in run.sh: the server's and the trainer's command lines start with it
+    starts = [ln for ln in script.splitlines() if ln.startswith("CUDA_VISIBLE_DEVICES=")]
+    assert sum("OMP_NUM_THREADS=1 " in ln for ln in starts) == 2, starts
+    # the user's own OMP_NUM_THREADS wins, for every process
+    stages = {s.name: s for s in build_stages(cfg, load_target("builtin:tiny-qwen3"), environ={"OMP_NUM_THREADS": "3"},
+                                              cores=2)}
+    assert stages["server"].env["OMP_NUM_THREADS"] == "3" and stages["train"].env["OMP_NUM_THREADS"] == "3"
