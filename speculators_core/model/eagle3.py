@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from speculators_core.model.config import DrafterConfig
-from speculators_core.model.layers import DecoderLayer, RMSNorm, rope_cos_sin, rope_inv_freq
+from speculators_core.model.layers import DecoderLayer, RMSNorm, doc_blocks, rope_cos_sin, rope_inv_freq
 
 
 @dataclass
@@ -48,6 +48,9 @@ class Eagle3Drafter(nn.Module):
         self.register_buffer("inv_freq", rope_inv_freq(cfg), persistent=False)
         self.register_buffer("d2t", torch.zeros(Vd, dtype=torch.int64), persistent=False)
         self.register_buffer("t2d", torch.zeros(V, dtype=torch.bool), persistent=False)
+        #: "dense" (one masked attention over the packed row), "blocked" (per document, see
+        #: layers.blocked_attention; the same result), or "auto" = blocked on the CPU, dense elsewhere.
+        self.attention = "auto"
 
     # -- frozen parts -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -98,10 +101,13 @@ class Eagle3Drafter(nn.Module):
         target_ids = targets.argmax(-1)
         valid_base = (loss_mask > 0) & (doc_ids >= 0)
 
-        same_doc = (doc_ids[:, :, None] == doc_ids[:, None, :])
-        causal = torch.ones(T, T, dtype=torch.bool, device=input_ids.device).tril()
-        block0 = (same_doc & causal)[:, None]                      # [B, 1, T, T]
-        diag = torch.eye(T, dtype=torch.bool, device=input_ids.device).expand(B, 1, T, T)
+        blocked = self.attention == "blocked" or (self.attention == "auto" and input_ids.device.type == "cpu")
+        blocks = doc_blocks(doc_ids) if blocked else None
+        if blocks is None:
+            same_doc = (doc_ids[:, :, None] == doc_ids[:, None, :])
+            causal = torch.ones(T, T, dtype=torch.bool, device=input_ids.device).tril()
+            block0 = (same_doc & causal)[:, None]                      # [B, 1, T, T]
+            diag = torch.eye(T, dtype=torch.bool, device=input_ids.device).expand(B, 1, T, T)
 
         h = self.fc(aux)
         past: list = [None] * len(self.layers)   # per layer: (keys, values) of the steps so far
@@ -113,7 +119,10 @@ class Eagle3Drafter(nn.Module):
             ids_k = input_ids if k == 0 else F.pad(input_ids[:, k:], (0, k), value=0)
             emb = F.embedding(ids_k, self.embed_tokens)
             cos, sin = rope_cos_sin(self.inv_freq, position_ids + k)
-            mask = block0 if k == 0 else torch.cat([block0] + [diag] * k, dim=-1)
+            if blocks is not None:
+                mask = blocks
+            else:
+                mask = block0 if k == 0 else torch.cat([block0] + [diag] * k, dim=-1)
             x = h
             for i, layer in enumerate(self.layers):
                 x, (k_new, v_new) = layer(x, emb if i == 0 else None, cos, sin, past[i], mask)

@@ -154,3 +154,58 @@ def test_packing_fits_and_plans_agree_across_ranks():
     assert set(seen) == set(range(8))
     v1 = rank_steps(bins[:3], 2, 1, False)
     assert [s.counted for s in v1] == [True, False]
+
+
+def _loss_logits_grads(m, b, attention):
+    m.attention = attention
+    m.zero_grad(set_to_none=True)
+    loss, stats, logits = run(m, b)
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in m.named_parameters() if p.grad is not None}
+    return loss.detach(), [s.loss_sum.detach() for s in stats], [x.detach() for x in logits], grads
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("lengths, layers, seed", [
+    ([7, 5], 1, 0),                    # two documents and padding
+    ([30, 1, 12, 2, 17], 2, 1),        # single-token documents, two decoder layers
+    ([64], 1, 2),                      # one document filling the row
+    ([9, 40, 3, 11, 6, 25], 1, 3),     # many documents of mixed length
+])
+def test_blocked_attention_equals_dense(lengths, layers, seed):
+    """The CPU's per-document attention is the dense masked attention, to fp32 rounding, for the loss
+    of every TTT step, the logits at every position (padding included) and every gradient."""
+    for dtype, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+        m = tiny(ttt=4, layers=layers).to(dtype).train()
+        b = batch(lengths, seed=seed)
+        b = type(b)(b.input_ids, b.aux.to(dtype), b.verifier_last.to(dtype), b.loss_mask, b.position_ids,
+                    b.doc_ids, b.num_samples, b.num_tokens, b.counted)
+        dense = _loss_logits_grads(m, b, "dense")
+        blocked = _loss_logits_grads(m, b, "blocked")
+        torch.testing.assert_close(blocked[0], dense[0], rtol=tol, atol=tol)
+        for x, y in zip(blocked[1] + blocked[2], dense[1] + dense[2]):
+            torch.testing.assert_close(x, y, rtol=tol, atol=tol * max(1.0, float(y.abs().max())))
+        assert blocked[3].keys() == dense[3].keys() and len(dense[3]) > 5
+        for name, g in dense[3].items():
+            # to the rounding of the gradient's own scale
+            torch.testing.assert_close(blocked[3][name], g, rtol=tol, atol=tol * max(1.0, float(g.abs().max())),
+                                       msg=name)
+
+
+def test_blocked_attention_falls_back_to_dense_when_a_document_is_split():
+    from speculators_core.model.layers import doc_blocks
+
+    assert doc_blocks(torch.tensor([[0, 0, 1, 1, 1, -1, -1]])) == [[(0, 2), (2, 5), (5, 7)]]
+    assert doc_blocks(torch.tensor([[0, 0, 1, 0, -1]])) is None  # doc 0 in two pieces: only dense is exact
+    m = tiny(ttt=2).float()
+    b = batch([6, 6], seed=4)
+    doc = b.doc_ids.clone()
+    doc[0, 6:9] = 0  # doc 0 continues after doc 1 starts: not contiguous
+    b = type(b)(b.input_ids, b.aux.float(), b.verifier_last.float(), b.loss_mask, b.position_ids, doc,
+                b.num_samples, b.num_tokens, b.counted)
+    m.attention = "dense"
+    ref = run(m, b)[0]
+    m.attention = "blocked"
+    torch.testing.assert_close(run(m, b)[0], ref)
