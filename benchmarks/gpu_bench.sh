@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-timeout 280 "$PY" benchmarks/train_bench.py --size qwen3-8b --device cuda --total-seq-len 8192 --steps 20 --warmup 3
-timeout 120 "$PY" benchmarks/train_bench.py --size qwen3-8b --device cuda --total-seq-len 4096 --steps 10 --warmup 2 --json
+timeout 280 "$PY" benchmarks/train_bench.py --size qwen3-8b --device cuda --total-seq-len 8192 --steps 20 --warmup 3 --dtype auto
+timeout 120 "$PY" benchmarks/train_bench.py --size qwen3-8b --device cuda --total-seq-len 4096 --steps 10 --warmup 2 --json --dtype auto
