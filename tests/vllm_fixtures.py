@@ -26,9 +26,17 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_VLLM_VENV = Path.home() / ".cache" / "speculators-tui" / "vllm-venv"
 
 
+def thread_counts(train_procs: int = 1):
+    """OMP_NUM_THREADS for a test's server and each of its training processes: the split a run uses
+    when both share the CPU (speculators_core.commands.cpu_threads), so tests do not oversubscribe."""
+    from speculators_core.commands import cpu_threads, usable_cores
+
+    return cpu_threads(usable_cores(), train_procs, train_on_cpu=True, server_on_cpu=True, concurrent=True)
+
+
 def start_server(argv: list[str], log: Path, env: Optional[dict] = None) -> subprocess.Popen:
     full_env = dict(os.environ)
-    full_env.setdefault("OMP_NUM_THREADS", "1")
+    full_env.setdefault("OMP_NUM_THREADS", str(thread_counts().server))
     full_env.update(env or {})
     fh = open(log, "ab")
     try:
@@ -126,7 +134,7 @@ def hf_hidden_states_server(tiny_target, tmp_path_factory) -> HiddenStatesServer
     argv = [sys.executable, "-m", "speculators_core.hf_server", str(tiny_target), "--port", str(port),
             "--hidden-states-path", str(storage), "--target-layer-ids", *map(str, layer_ids),
             "--max-model-len", "512", "--dtype", "fp32"]  # fp32 as vllm_server: compared with an fp32 reference
-    proc = start_server(argv, log, env={"OMP_NUM_THREADS": "1"})
+    proc = start_server(argv, log)
     try:
         wait_health(f"http://127.0.0.1:{port}/health", proc, timeout=120, log=log)
         yield HiddenStatesServer("hf", f"http://127.0.0.1:{port}/v1", storage, Path(tiny_target), layer_ids, 512,

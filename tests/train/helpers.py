@@ -68,7 +68,9 @@ def train_argv(model: Path, data: Path, save: Path, *extra: str) -> list[str]:
 
 def run_train(argv: list[str], nproc: int = 1, timeout: float = 600, env: dict | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    from tests.vllm_fixtures import thread_counts
+
+    full_env = dict(os.environ, OMP_NUM_THREADS=str(thread_counts(nproc).train), TOKENIZERS_PARALLELISM="false")
     full_env.update(env or {})
     if nproc == 1:
         cmd = [sys.executable, "-m", "speculators_core.train", *argv]

@@ -118,7 +118,9 @@ def test_resume_after_kill_9(tiny_target, tmp_path):
     save = tmp_path / "ckpt"
     argv = train_argv(tiny_target, data, save, "--epochs", "3", "--total-seq-len", "64", "--draft-vocab-size", "512",
                       "--on-missing", "raise", "--hidden-states-path", str(cache), "--val-split", "0.1")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    from tests.vllm_fixtures import thread_counts
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(thread_counts().train))
     log = open(tmp_path / "train1.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "speculators_core.train", *argv], cwd=str(REPO), env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
