@@ -87,6 +87,8 @@ class PrepareSummary:
     #: start-up, process, write arrow, token_freq); see FIXED_COSTS
     timings: dict[str, float] = field(default_factory=dict)
     tokenizer_cache: str = ""    # "hit", "stored" (a miss, now cached), "off" or why not cached
+    #: on a cache miss: "tokenizers" (loaded without transformers) or "transformers (why)"
+    tokenizer_loader: str = ""
 
     def lines(self) -> list[str]:
         if self.already_prepared:
@@ -104,7 +106,8 @@ class PrepareSummary:
         ]
         if self.timings:
             out.append("  steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timings.items())
-                       + (f" (tokenizer cache: {self.tokenizer_cache})" if self.tokenizer_cache else ""))
+                       + (f" (tokenizer cache: {self.tokenizer_cache})" if self.tokenizer_cache else "")
+                       + (f" (loaded with {self.tokenizer_loader})" if self.tokenizer_loader else ""))
         if self.word_encoder_off:
             out.append(f"  tokenizer: encode_batch for every row (word encoder off: {self.word_encoder_off})")
         else:
@@ -191,11 +194,20 @@ def load_tokenizer(model_path: str, trust_remote_code: bool = False):
     return tok
 
 
+def light_tokenizer_enabled() -> bool:
+    """Load tokenizers without transformers where that is exact (`data/light_tokenizer.py`);
+    SPECULATORS_PREPARE_LIGHT_TOKENIZER=0 always uses AutoTokenizer (the output is the same)."""
+    return os.environ.get("SPECULATORS_PREPARE_LIGHT_TOKENIZER", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def _tokenizer_and_encoder(opts: PrepareOptions, model_path: str, tokenizer_files: dict[str, str],
-                           timings: dict[str, float]) -> tuple[Any, tuple[Any, str], str, str | None]:
+                           timings: dict[str, float], loader_out: list[str] | None = None
+                           ) -> tuple[Any, tuple[Any, str], str, str | None]:
     """(tokenizer, (word encoder | None, why not), cache status, cache key): from the tokenizer
     cache when it holds this exact tokenizer (no transformers/torch import, no probes), else loaded
-    with AutoTokenizer, probed, and cached for the next run."""
+    (with `tokenizers` alone where `light_tokenizer` vouches for it, with AutoTokenizer otherwise),
+    probed, and cached for the next run. `loader_out` receives how it was loaded on a miss."""
+    loader_out = loader_out if loader_out is not None else []
     from speculators_core.data import tokenizer_cache
     from speculators_core.data.manifest import tokenizer_dir
     from speculators_core.data.masks import backend
@@ -215,8 +227,16 @@ def _tokenizer_and_encoder(opts: PrepareOptions, model_path: str, tokenizer_file
             timings["load tokenizer"] = time.perf_counter() - t
             timings["probes"] = 0.0
             return tokenizer, (encoder, bundle["word_encoder_off"]), "hit", key
-    tokenizer = load_tokenizer(model_path, opts.trust_remote_code)
+    tokenizer, loader = None, "transformers"
+    if not opts.trust_remote_code and light_tokenizer_enabled():
+        from speculators_core.data import light_tokenizer
+
+        tokenizer, why = light_tokenizer.load(model_path)
+        loader = "tokenizers" if tokenizer is not None else f"transformers ({why})"
+    if tokenizer is None:
+        tokenizer = load_tokenizer(model_path, opts.trust_remote_code)
     timings["load tokenizer"] = time.perf_counter() - t
+    loader_out.append(loader)
     t = time.perf_counter()
     if opts.exact_tokenizer:
         encoder: tuple[Any, str] = (None, "--exact-tokenizer")
@@ -327,7 +347,9 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     from speculators_core.data.word_encoder import WordEncoderMismatch
 
     timings: dict[str, float] = {"check inputs": time.perf_counter() - t0}
-    tokenizer, encoder, cache_status, cache_key = _tokenizer_and_encoder(opts, model_path, inputs["tokenizer"], timings)
+    loader: list[str] = []
+    tokenizer, encoder, cache_status, cache_key = _tokenizer_and_encoder(opts, model_path, inputs["tokenizer"],
+                                                                         timings, loader)
     t = time.perf_counter()
     table = open_sources(data)
     timings["read"] = time.perf_counter() - t
@@ -346,7 +368,8 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     masks_out: list = []
     dropped: Counter = Counter()
     summary = PrepareSummary(output=str(opts.output), rows_total=n, word_encoder_off=processor.word_encoder_off,
-                             timings=timings, tokenizer_cache=cache_status)
+                             timings=timings, tokenizer_cache=cache_status,
+                             tokenizer_loader=loader[0] if loader else "")
     workers = min(opts.num_workers, len(chunks))
     pool = None
     saved_env = os.environ.get("TOKENIZERS_PARALLELISM")

@@ -82,7 +82,15 @@ class ChatRenderer:
             if getattr(tok, "special", False):
                 specials.add(str(tok))
         self.end_markers = sorted((s for s in specials if s), key=len, reverse=True)
-        self._compiled = self._compile(template)
+        #: render in the replica of transformers' environment (no transformers import) for a
+        #: tokenizer loaded without transformers; in transformers' own otherwise
+        self._light = type(tokenizer).__name__ == "LightTokenizer"
+        if self._light:
+            from speculators_core.data.chat_env import compile_template
+
+            self._compiled = compile_template(template)
+        else:
+            self._compiled = self._compile(template)
 
     @staticmethod
     def _compile(template: str):
@@ -107,7 +115,12 @@ class ChatRenderer:
         Raises NoAssistantSpan when the template renders no assistant content, and the template's
         own exception (jinja2 TemplateError, ...) when it rejects the chat.
         """
-        if self.has_generation:
+        if self.has_generation and self._light:
+            from speculators_core.data.chat_env import render_with_generation
+
+            text, indices = render_with_generation(self.template, messages, **self.template_kwargs)
+            spans = [(a, b) for a, b in indices if b > a]
+        elif self.has_generation:
             from transformers.utils.chat_template_utils import render_jinja_template
 
             texts, indices = render_jinja_template(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
-_SOURCES = ("tokenizer_cache.py", "word_encoder.py")
+_SOURCES = ("tokenizer_cache.py", "word_encoder.py", "light_tokenizer.py")
 
 
 def enabled() -> bool:
