@@ -400,7 +400,8 @@ def whole_call(a, model: Path, data: Path, work: Path) -> None:
         other = wall - sum(steps.values())
         print(f"  split, {name}: " + ", ".join(f"{k} {v:.2f}s" for k, v in steps.items())
               + f", interpreter start + CLI imports + exit + rest {other:.2f}s"
-              + ("  [load tokenizer includes importing transformers+torch]" if "cold" in name else
+              + (("  [load tokenizer: tokenizers + jinja2 only, no transformers/torch]" if "loaded with tokenizers" in out
+                  else "  [load tokenizer includes importing transformers+torch]") if "cold" in name else
                  "  [load tokenizer = unpickling the cached tokenizer; datasets+torch imported on a thread "
                  "during processing]"))
 
