@@ -2,7 +2,7 @@
 
 `RunReader` reads only what was appended since the last call (byte offsets) and keeps the latest
 record of each kind; `attach`/`status`/headless follow, the dashboard's data layer and the
-supervisor's metrics tail all build on it. Nothing here imports torch or textual.
+supervisor's metrics tail all build on it. Nothing here imports torch or the app.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A run directory is the only link between a running pipeline and whoever looks at it (the app, `attach`,
 `status`, `stop`): the supervisor writes `state.json` (atomically), `events.jsonl`, the logs; the
-trainer writes `metrics.jsonl`. Nothing here imports torch or textual.
+trainer writes `metrics.jsonl`. Nothing here imports torch or the app.
 """
 
 from __future__ import annotations
