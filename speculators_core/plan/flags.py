@@ -14,6 +14,10 @@ import argparse
 from speculators_core import precision  # stdlib only at import time
 
 
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=prog, description=description)
+
+
 def _add_bool(p: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:
     p.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
 
@@ -32,11 +36,9 @@ def _add_dtype(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def prepare_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m speculators_core.prepare",
-        description="Stage 1: render chat data with the target's chat template, tokenise, build the "
-                    "assistant-only loss mask and token_freq.pt, and save a datasets directory.",
-    )
+    p = _parser("python -m speculators_core.prepare",
+                "Stage 1: render chat data with the target's chat template, tokenise, build the "
+                    "assistant-only loss mask and token_freq.pt, and save a datasets directory.")
     p.add_argument("--model", required=True, help="target model: HF id, local directory, or builtin:tiny-qwen3")
     p.add_argument("--data", action="append", required=True,
                    help="sharegpt, ultrachat, builtin:demo-chat, or a .json/.jsonl file or directory (repeatable)")
@@ -56,11 +58,9 @@ def prepare_parser() -> argparse.ArgumentParser:
 
 
 def launch_vllm_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m speculators_core.launch_vllm",
-        description="Start `vllm serve MODEL` with hidden-states extraction. Everything after `--` goes to vLLM.",
-        usage="%(prog)s MODEL [--target-layer-ids ...] [--hidden-states-path DIR] [--dry-run] -- <vLLM args>",
-    )
+    p = _parser("python -m speculators_core.launch_vllm",
+                "Start `vllm serve MODEL` with hidden-states extraction. Everything after `--` goes to vLLM.",
+        usage="%(prog)s MODEL [--target-layer-ids ...] [--hidden-states-path DIR] [--dry-run] -- <vLLM args>")
     p.add_argument("model", help="target model: HF id, local directory, or builtin:tiny-qwen3")
     p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
                    help="layer ids to extract; last = L (default [2, L//2, L-3, L])")
@@ -75,10 +75,8 @@ def launch_vllm_parser() -> argparse.ArgumentParser:
 
 
 def hf_server_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m speculators_core.hf_server",
-        description="Built-in hidden-states server (transformers forward) speaking vLLM's extraction protocol.",
-    )
+    p = _parser("python -m speculators_core.hf_server",
+                "Built-in hidden-states server (transformers forward) speaking vLLM's extraction protocol.")
     p.add_argument("model", help="target model: HF id, local directory, or builtin:tiny-qwen3")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -107,10 +105,8 @@ def _client_args(p: argparse.ArgumentParser) -> None:
 
 
 def generate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m speculators_core.generate",
-        description="Fill the hidden-states cache for a prepared dataset (offline/hybrid). Resumable.",
-    )
+    p = _parser("python -m speculators_core.generate",
+                "Fill the hidden-states cache for a prepared dataset (offline/hybrid). Resumable.")
     p.add_argument("--data-path", required=True, help="prepared dataset directory")
     p.add_argument("--hidden-states-path", required=True, help="cache directory (hs_<row>.safetensors)")
     p.add_argument("--max-samples", type=int, default=None)
@@ -119,10 +115,8 @@ def generate_parser() -> argparse.ArgumentParser:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="torchrun --standalone --nproc_per_node N -m speculators_core.train",
-        description="Stage 3: train an EAGLE-3 drafter, fetching hidden states from the server on demand.",
-    )
+    p = _parser("torchrun --standalone --nproc_per_node N -m speculators_core.train",
+                "Stage 3: train an EAGLE-3 drafter, fetching hidden states from the server on demand.")
     p.add_argument("--verifier-name-or-path", required=True, help="target model (HF id, dir, builtin:tiny-qwen3)")
     p.add_argument("--data-path", required=True, help="prepared dataset directory (stage 1 output)")
     p.add_argument("--save-path", required=True, help="checkpoint directory (<save>/<epoch>/, checkpoint_best)")
