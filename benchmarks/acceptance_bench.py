@@ -141,7 +141,7 @@ def train_drafter(model_dir: Path, data: Path, work: Path, epochs: int, lr: floa
 
 
 def spec_counters(metrics_text: str) -> dict[str, float]:
-    from speculators_core.bottleneck import parse_prometheus
+    from speculators_core.runs.bottleneck import parse_prometheus
 
     parsed = parse_prometheus(metrics_text)
     return {name: parsed.get(f"vllm:spec_decode_{name}_total", 0.0)

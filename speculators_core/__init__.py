@@ -1,5 +1,61 @@
 """speculators_core: the engine of speculators-tui (data prep, hidden-states serving, EAGLE-3
-training, run supervision). Never imports Textual; every stage is a plain CLI
-(`python -m speculators_core.<stage>`)."""
+training, run supervision). Every stage is a plain CLI (`python -m speculators_core.<stage>`).
+
+This module is the engine's public face for the app: the names below are imported on first use
+(a module `__getattr__`), so `import speculators_core` imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+#: public name -> (module, attribute in it; None = the module itself)
+_EXPORTS: dict[str, tuple[str, str | None]] = {}
+
+
+def _export(module: str, *names: str, **renamed: str) -> None:
+    for n in names:
+        _EXPORTS[n] = (module, n)
+    for public, attr in renamed.items():
+        _EXPORTS[public] = (module, attr)
+
+
+_export("speculators_core.config", "RunConfig", "Problem", "ConfigError", "MODE_HELP", "resolved_layer_ids",
+        load_config="load", save_config="save", validate_config="validate", config_errors="errors",
+        dumps_config="dumps", config_from_dict="from_dict", config_to_dict="to_dict")
+_export("speculators_core.presets", "list_presets", "find_preset", "save_user_preset")
+_export("speculators_core.target_info", "try_load_target", "human_count")
+_export("speculators_core.fsutil", "atomic_write_text")
+_export("speculators_core.plan.plan", "plan_run", "RunPlan")
+_export("speculators_core.plan.stages", "Stage", "build_stages")
+_export("speculators_core.plan.script", "render_script")
+_export("speculators_core.serving.engines", "ENGINES", "get_engine")
+_export("speculators_core.runs.control", "start_detached", "stop_run", "is_running", "create_run_dir")
+_export("speculators_core.runs.supervisor", "Supervisor")
+_export("speculators_core.runs.rundir", "read_state", "list_runs", "run_environ", "tail_lines",
+        load_run_config="load_config", read_run_stages="read_stages")
+_export("speculators_core.runs.reader", "RunReader", "format_event", "serve_command", "hms", "stage_icon")
+_export("speculators_core.runs.gpu", "probe_gpus", "GpuProbe", "GpuInfo", "GpuProcess", describe_gpus="describe")
+_export("speculators_core.runs.advice", "suggest_split", "assignment_warnings")
+_export("speculators_core.procs", "pid_alive")
+_EXPORTS["run_layout"] = ("speculators_core.runs.layout", None)
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    mod = importlib.import_module(module)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -15,25 +15,25 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
-from speculators_core import config as cfgmod
+from speculators_core import ConfigError, RunConfig
 from speculators_tui.commands import ActionsProvider
 from speculators_tui.screens.start import StartScreen
 
 
 def default_gpu_probe():
-    from speculators_core.gpu import probe_gpus
+    from speculators_core import probe_gpus
 
     return probe_gpus()
 
 
-def default_start_run(cfg: cfgmod.RunConfig, source: str) -> Path:
-    from speculators_core.supervisor import start_detached
+def default_start_run(cfg: RunConfig, source: str) -> Path:
+    from speculators_core import start_detached
 
     return Path(start_detached(cfg, source or None, None))
 
 
 def default_stop_run(run_dir: Path) -> None:
-    from speculators_core.supervisor import stop_run
+    from speculators_core import stop_run
 
     stop_run(run_dir)
 
@@ -53,7 +53,7 @@ class SpeculatorsApp(App[int]):
         config_path: Optional[Path] = None,
         gpu_probe: Optional[Callable[[], object]] = None,
         runs_dirs: Optional[list[Path]] = None,
-        start_run: Optional[Callable[[cfgmod.RunConfig, str], Path]] = None,
+        start_run: Optional[Callable[[RunConfig, str], Path]] = None,
         stop_run: Optional[Callable[[Path], None]] = None,
     ) -> None:
         super().__init__()
@@ -65,7 +65,7 @@ class SpeculatorsApp(App[int]):
         self.runs_dirs = [Path(p) for p in runs_dirs] if runs_dirs is not None else None
         self._start_run = start_run or default_start_run
         self._stop_run = stop_run or default_stop_run
-        self.config = cfgmod.RunConfig()
+        self.config = RunConfig()
         self.config_source = ""
         self.target = None
         self.target_why: Optional[str] = None
@@ -79,15 +79,15 @@ class SpeculatorsApp(App[int]):
             self.dashboard_only = True
             self.open_dashboard(self.initial_run_dir)
         elif self.initial_config is not None:
-            from speculators_core.presets import find_preset
+            from speculators_core import find_preset
 
             try:
                 self.open_preset(find_preset(str(self.initial_config)))
-            except (FileNotFoundError, cfgmod.ConfigError) as exc:
+            except (FileNotFoundError, ConfigError) as exc:
                 self.notify(str(exc), severity="error", timeout=20)
 
     # -- runs --------------------------------------------------------------------------------------
-    def start_run(self, cfg: cfgmod.RunConfig, source: str) -> Path:
+    def start_run(self, cfg: RunConfig, source: str) -> Path:
         """Called from a worker thread: start the run detached, return its directory."""
         return self._start_run(cfg, source)
 
@@ -97,18 +97,18 @@ class SpeculatorsApp(App[int]):
     def run_parents(self) -> list[Path]:
         if self.runs_dirs is not None:
             return self.runs_dirs
-        from speculators_core.presets import list_presets
+        from speculators_core import list_presets
 
         parents = [Path("runs"), Path(self.config.run.dir)]
         for p in list_presets():
             try:
                 parents.append(Path(p.load().run.dir))
-            except cfgmod.ConfigError:
+            except ConfigError:
                 continue
         return parents
 
     def recent_runs(self) -> list[Path]:
-        from speculators_core.rundir import list_runs, read_state
+        from speculators_core import list_runs, read_state
 
         seen: dict[Path, Path] = {}
         for parent in self.run_parents():
@@ -129,13 +129,13 @@ class SpeculatorsApp(App[int]):
     def open_preset(self, preset) -> None:
         try:
             cfg = preset.load()
-        except cfgmod.ConfigError as exc:
+        except ConfigError as exc:
             self.notify(str(exc), severity="error", timeout=20)
             return
         self.open_wizard(cfg, str(preset.path))
 
-    def open_wizard(self, cfg: cfgmod.RunConfig, source: str, step: int = 0) -> None:
-        from speculators_core.target_info import try_load_target
+    def open_wizard(self, cfg: RunConfig, source: str, step: int = 0) -> None:
+        from speculators_core import try_load_target
         from speculators_tui.screens.review import ReviewScreen
         from speculators_tui.screens.step_gpus import GpuStep
         from speculators_tui.screens.step_model import ModelStep
@@ -171,7 +171,7 @@ class SpeculatorsApp(App[int]):
 
     # -- actions -----------------------------------------------------------------------------------
     def action_new_config(self) -> None:
-        self.open_wizard(cfgmod.RunConfig(), "")
+        self.open_wizard(RunConfig(), "")
 
     def action_help(self) -> None:
         from speculators_tui.screens.help import HelpScreen

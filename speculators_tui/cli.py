@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from speculators_core import config as cfgmod
-from speculators_core.presets import find_preset, list_presets
+from speculators_core import (
+    ConfigError, RunConfig, config_errors, dumps_config, find_preset, list_presets, plan_run, validate_config,
+)
+from speculators_tui import run_cli
 
 
-def _load(spec: str) -> tuple[cfgmod.RunConfig, str, Optional[Path]]:
+def _load(spec: str) -> tuple[RunConfig, str, Optional[Path]]:
     """Config from a preset name, TOML path or run directory -> (config, source, run_dir or None)."""
     preset = find_preset(spec)
     run_dir = preset.path.parent if preset.path.name == "run.toml" else None
@@ -35,54 +37,50 @@ def cmd_presets_list(args: argparse.Namespace) -> int:
 def cmd_presets_show(args: argparse.Namespace) -> int:
     preset = find_preset(args.name)
     if args.resolved:
-        print(cfgmod.dumps(preset.load(), include_defaults=True), end="")
+        print(dumps_config(preset.load(), include_defaults=True), end="")
     else:
         print(preset.path.read_text(encoding="utf-8"), end="")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from speculators_core.target_info import try_load_target
-
     cfg, source, _ = _load(args.config)
-    target, why = try_load_target(cfg.model.target)
-    problems = cfgmod.validate(cfg, target)
-    if target is None:
-        print(f"note: target checks skipped: {why}", file=sys.stderr)
+    plan = plan_run(cfg)
+    if plan.target is None:
+        print(f"note: target checks skipped: {plan.target_note}", file=sys.stderr)
     else:
-        print(f"target: {target.summary()}")
-    for p in problems:
+        print(f"target: {plan.target.summary()}")
+    for p in plan.problems:
         print(f"{p.severity}: {p}", file=sys.stderr if p.severity == "error" else sys.stdout)
-    errs = cfgmod.errors(problems)
-    if errs:
-        print(f"{source}: {len(errs)} error(s)", file=sys.stderr)
+    if plan.errors:
+        print(f"{source}: {len(plan.errors)} error(s)", file=sys.stderr)
         return 1
     print(f"{source}: valid")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from speculators_core.commands import build_stages, render_script
-    from speculators_core.target_info import try_load_target
-
     cfg, source, run_dir = _load(args.config)
-    errs = cfgmod.errors(cfgmod.validate(cfg))
+    errs = config_errors(validate_config(cfg))  # the config alone (its target may be out of reach)
     if errs:
         for p in errs:
             print(f"error: {p}", file=sys.stderr)
         return 1
-    target, _ = try_load_target(cfg.model.target)
-    environ = None
-    if run_dir is not None:  # the exact commands of that run: its absolute dir and recorded environment
-        from speculators_core.rundir import read_state, run_environ
+    if run_dir is not None:  # the exact commands of that run: the stages it recorded
+        from speculators_core import read_run_stages, read_state, render_script, run_layout
 
         run_dir = run_dir.resolve()
-        environ = run_environ(run_dir)
         source = read_state(run_dir).get("source") or source
-    script = render_script(build_stages(cfg, target, run_dir=str(run_dir) if run_dir else None, environ=environ),
-                           cfg, source)
+        if (run_dir / run_layout.STAGES).exists():
+            script = render_script(read_run_stages(run_dir), cfg, source)
+        else:  # a run directory from before stages.json: plan it again in its recorded environment
+            from speculators_core import run_environ
+
+            script = plan_run(cfg, run_dir=str(run_dir), environ=run_environ(run_dir), source=source).require().script
+    else:
+        script = plan_run(cfg, source=source).require().script
     if args.output:
-        from speculators_core.fsutil import atomic_write_text
+        from speculators_core import atomic_write_text
 
         out = atomic_write_text(Path(args.output), script)
         out.chmod(0o755)
@@ -120,12 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", help="write the script to this file (made executable)")
     e.set_defaults(func=cmd_export)
 
-    try:
-        from speculators_core import run_cli
-    except ImportError:  # the run commands land with the supervisor
-        run_cli = None
-    if run_cli is not None:
-        run_cli.add_subcommands(sub)
+    run_cli.add_subcommands(sub)
     return p
 
 
@@ -139,7 +132,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return run_app()
     try:
         return int(args.func(args) or 0)
-    except cfgmod.ConfigError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:

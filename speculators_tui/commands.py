@@ -9,7 +9,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 class ActionsProvider(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
-        from speculators_core.presets import list_presets
+        from speculators_core import list_presets
         from speculators_tui.screens.dashboard import DashboardScreen
         from speculators_tui.screens.review import ReviewScreen
         from speculators_tui.screens.step_gpus import GpuStep

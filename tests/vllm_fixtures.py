@@ -28,8 +28,8 @@ DEFAULT_VLLM_VENV = Path.home() / ".cache" / "speculators-tui" / "vllm-venv"
 
 def thread_counts(train_procs: int = 1):
     """OMP_NUM_THREADS for a test's server and each of its training processes: the split a run uses
-    when both share the CPU (speculators_core.commands.cpu_threads), so tests do not oversubscribe."""
-    from speculators_core.commands import cpu_threads, usable_cores
+    when both share the CPU (speculators_core.plan.stages.cpu_threads), so tests do not oversubscribe."""
+    from speculators_core.plan.stages import cpu_threads, usable_cores
 
     return cpu_threads(usable_cores(), train_procs, train_on_cpu=True, server_on_cpu=True, concurrent=True)
 

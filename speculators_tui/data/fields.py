@@ -11,27 +11,27 @@ import dataclasses
 import typing
 from typing import Any, Literal, Optional, Union, get_args, get_origin
 
-from speculators_core import config as cfgmod
+from speculators_core import ConfigError, Problem, RunConfig, config_from_dict, config_to_dict
 
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
 def field_type(dotted: str) -> Any:
     section, key = dotted.split(".", 1)
-    cls = {f.name: f.type for f in dataclasses.fields(cfgmod.RunConfig)}[section]
+    cls = {f.name: f.type for f in dataclasses.fields(RunConfig)}[section]
     if isinstance(cls, str):
-        cls = typing.get_type_hints(cfgmod.RunConfig)[section]
+        cls = typing.get_type_hints(RunConfig)[section]
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls)
     return _HINTS[cls][key]
 
 
-def get_value(cfg: cfgmod.RunConfig, dotted: str) -> Any:
+def get_value(cfg: RunConfig, dotted: str) -> Any:
     section, key = dotted.split(".", 1)
     return getattr(getattr(cfg, section), key)
 
 
-def set_value(cfg: cfgmod.RunConfig, dotted: str, value: Any) -> None:
+def set_value(cfg: RunConfig, dotted: str, value: Any) -> None:
     section, key = dotted.split(".", 1)
     setattr(getattr(cfg, section), key, value)
 
@@ -118,20 +118,20 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def apply_values(cfg: cfgmod.RunConfig, values: dict[str, Any]) -> cfgmod.RunConfig:
+def apply_values(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
     """A copy of `cfg` with dotted keys set (e.g. a bottleneck warning's `fix_config`).
 
     Unknown keys or wrong types raise ConfigError naming the key, exactly as a TOML file would.
     """
-    data = cfgmod.to_dict(cfg, include_defaults=True)
+    data = config_to_dict(cfg, include_defaults=True)
     for dotted, value in values.items():
         if "." not in dotted:
-            raise cfgmod.ConfigError(f"{dotted}: expected a dotted key like 'training.gpus'")
+            raise ConfigError(f"{dotted}: expected a dotted key like 'training.gpus'")
         section, key = dotted.split(".", 1)
         data.setdefault(section, {})[key] = value
-    return cfgmod.from_dict(data)
+    return config_from_dict(data)
 
 
-def problems_for(problems: list[cfgmod.Problem], dotted: str) -> list[cfgmod.Problem]:
+def problems_for(problems: list[Problem], dotted: str) -> list[Problem]:
     """Problems whose field is `dotted` or one of its items (`data.sources[1]`)."""
     return [p for p in problems if p.field == dotted or p.field.startswith(dotted + "[")]

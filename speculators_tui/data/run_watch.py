@@ -7,22 +7,19 @@ write (docs/interfaces.md). `RunWatcher.poll()` reads only what was appended sin
 
 from __future__ import annotations
 
-import os
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from speculators_core.fsutil import read_jsonl
-from speculators_core.rundir import read_state
+from speculators_core import RunReader, format_event, run_layout, serve_command
 
 #: Points kept per chart series; older ones are thinned (every other point dropped).
 MAX_POINTS = 4000
 GPU_HISTORY = 60
 LOG_FIRST_READ = 64 * 1024
 LOG_FILES = {"trainer": "train.log", "server": "server.log", "prepare": "prepare.log", "generate": "generate.log",
-             "supervisor": "supervisor.log"}
+             "supervisor": run_layout.SUPERVISOR_LOG}
 
 
 def _thin(points: list) -> None:
@@ -65,16 +62,9 @@ class GpuView:
     mem_hist: deque = field(default_factory=lambda: deque(maxlen=GPU_HISTORY))
 
 
-class RunWatcher:
+class RunWatcher(RunReader):
     def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
-        self.state: dict[str, Any] = {}
-        self._state_mtime = 0.0
-        self._offsets = {"metrics.jsonl": 0, "events.jsonl": 0, "gpu.jsonl": 0}
-        self.start: Optional[dict] = None
-        self.last_train: Optional[dict] = None
-        self.last_val: Optional[dict] = None
-        self.end: Optional[dict] = None
+        super().__init__(run_dir)
         self.train_loss: list[tuple[float, float]] = []
         self.val_loss: list[tuple[float, float]] = []
         self.tokens_per_s: list[tuple[float, float]] = []
@@ -93,39 +83,17 @@ class RunWatcher:
 
     # -- reading -----------------------------------------------------------------------------------
     def poll(self) -> bool:
-        changed = self._read_state()
+        changed = self.read_state()
         changed |= self._read_metrics()
         changed |= self._read_events()
         changed |= self._read_gpus()
         return changed
 
-    def _read_state(self) -> bool:
-        path = self.run_dir / "state.json"
-        try:
-            mtime = path.stat().st_mtime
-        except FileNotFoundError:
-            return False
-        if mtime == self._state_mtime:
-            return False
-        state = read_state(self.run_dir)
-        if not state:
-            return False  # unreadable right now: next poll
-        self.state = state
-        self._state_mtime = mtime
-        return True
-
-    def _records(self, name: str) -> list[dict]:
-        records, self._offsets[name] = read_jsonl(self.run_dir / name, self._offsets[name])
-        return records
-
     def _read_metrics(self) -> bool:
-        recs = self._records("metrics.jsonl")
+        recs = self.read_metrics()
         for r in recs:
             kind = r.get("type")
-            if kind == "start":
-                self.start = r
-            elif kind == "train":
-                self.last_train = r
+            if kind == "train":
                 step = float(r.get("step", len(self.train_loss) + 1))
                 if r.get("loss") is not None:
                     _add(self.train_loss, step, float(r["loss"]))
@@ -133,7 +101,6 @@ class RunWatcher:
                     _add(self.tokens_per_s, step, float(r["tokens_per_s"]))
                 self._add_accs(self.acc, r, step)
             elif kind == "val":
-                self.last_val = r
                 step = float(r.get("step", 0))
                 if r.get("loss") is not None:
                     _add(self.val_loss, step, float(r["loss"]))
@@ -143,8 +110,6 @@ class RunWatcher:
                     for c in self.checkpoints:
                         c["best"] = False
                 self.checkpoints.append(dict(r))
-            elif kind == "end":
-                self.end = r
         return bool(recs)
 
     def _add_accs(self, series: dict[int, list], record: dict, step: float) -> None:
@@ -164,7 +129,7 @@ class RunWatcher:
         return k
 
     def _read_events(self) -> bool:
-        recs = self._records("events.jsonl")
+        recs = self.read_events()
         for r in recs:
             self.events.append(r)
             self._event_count += 1
@@ -180,7 +145,7 @@ class RunWatcher:
         return bool(recs)
 
     def _read_gpus(self) -> bool:
-        recs = self._records("gpu.jsonl")
+        recs = self.records(run_layout.GPU)
         for r in recs:
             for g in r.get("gpus") or []:
                 idx = int(g.get("index", 0))
@@ -233,17 +198,9 @@ class RunWatcher:
         unseen = min(len(self.events), self._event_count - self._events_shown)
         new = list(self.events)[len(self.events) - unseen:] if unseen else []
         self._events_shown = self._event_count
-        return "".join(format_event(e) + "\n" for e in new)
+        return "".join(format_event(e, compact=True) + "\n" for e in new)
 
     # -- derived views -----------------------------------------------------------------------------
-    @property
-    def status(self) -> str:
-        return str(self.state.get("status") or ("completed" if self.end else "unknown"))
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("completed", "failed", "stopped")
-
     def stages(self) -> list[StageView]:
         out = []
         for name, s in (self.state.get("stages") or {}).items():
@@ -267,34 +224,8 @@ class RunWatcher:
             return total
         return None
 
-    def best_checkpoint(self) -> Optional[dict]:
-        best = [c for c in self.checkpoints if c.get("best")]
-        return best[-1] if best else None
-
     def serve_command(self, checkpoint_dir: Optional[str] = None) -> Optional[str]:
         """`vllm serve <dir>/checkpoint_best` once the run has ended with a best checkpoint."""
         if not self.finished or not self.checkpoints:
             return None
-        if checkpoint_dir is None:
-            checkpoint_dir = os.path.dirname(str(self.checkpoints[-1].get("path", "")).rstrip("/")) or "."
-        import shlex
-
-        return f"vllm serve {shlex.quote(os.path.join(checkpoint_dir, 'checkpoint_best'))}"
-
-    def elapsed(self, now: Optional[float] = None) -> Optional[float]:
-        started = self.state.get("started")
-        if started is None:
-            return None
-        end = self.state.get("finished") or (now or time.time())
-        return float(end) - float(started)
-
-
-def format_event(ev: dict) -> str:
-    """`12:03:04 stage_failed server: message` (local time)."""
-    t = ev.get("time")
-    stamp = time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
-    stage = f" {ev['stage']}" if ev.get("stage") else ""
-    msg = str(ev.get("message") or "")
-    if ev.get("fix"):
-        msg += f" (fix: {ev['fix']})"
-    return f"{stamp} {ev.get('event', '?')}{stage}: {msg}"
+        return serve_command(str(self.checkpoints[-1].get("path", "")), checkpoint_dir)

@@ -101,7 +101,7 @@ class DashboardScreen(Screen):
         self.query_one("#ckpt-table", DataTable).add_columns("epoch", "step", "val loss", "best", "path")
         self.query_one("#banner").display = False
         try:
-            from speculators_core.rundir import load_config
+            from speculators_core import load_run_config as load_config
 
             self.checkpoint_dir = load_config(self.run_dir).training.checkpoint_dir
         except Exception:  # no or unreadable run.toml: fall back to the checkpoint records' paths
@@ -331,13 +331,13 @@ class DashboardScreen(Screen):
         fix = warn.get("fix_config")
         if not fix:
             return
-        from speculators_core import config as cfgmod
-        from speculators_core.rundir import load_config
+        from speculators_core import ConfigError
+        from speculators_core import load_run_config as load_config
         from speculators_tui.data.fields import apply_values
 
         try:
             cfg = apply_values(load_config(self.run_dir), fix)
-        except (cfgmod.ConfigError, OSError) as exc:
+        except (ConfigError, OSError) as exc:
             self.notify(f"Cannot apply the fix: {exc}", severity="error", timeout=15)
             return
         keys = list(fix)

@@ -16,19 +16,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static
 
-from speculators_core import config as cfgmod
+from speculators_core import RunConfig, dumps_config, plan_run
 from speculators_tui.dialogs.prompt import PromptDialog
 from speculators_tui.screens.wizard import step_bar
-
-
-def render_script_text(cfg: cfgmod.RunConfig, target, source: str) -> tuple[Optional[str], Optional[str]]:
-    """(script, None) or (None, why it cannot be built)."""
-    from speculators_core.commands import build_stages, render_script
-
-    try:
-        return render_script(build_stages(cfg, target), cfg, source), None
-    except (cfgmod.ConfigError, ValueError) as exc:
-        return None, str(exc)
 
 
 class ReviewScreen(Screen):
@@ -65,7 +55,7 @@ class ReviewScreen(Screen):
         yield Footer()
 
     @property
-    def cfg(self) -> cfgmod.RunConfig:
+    def cfg(self) -> RunConfig:
         return self.app.config  # type: ignore[attr-defined]
 
     def on_mount(self) -> None:
@@ -83,13 +73,14 @@ class ReviewScreen(Screen):
     def refresh_view(self) -> None:
         target = self.app.target  # type: ignore[attr-defined]
         self.query_one("#config-text", Static).update(
-            Syntax(cfgmod.dumps(self.cfg, include_defaults=True), "toml", theme="ansi_dark", word_wrap=True))
-        self.script, why = render_script_text(self.cfg, target, self.app.config_source)  # type: ignore[attr-defined]
+            Syntax(dumps_config(self.cfg, include_defaults=True), "toml", theme="ansi_dark", word_wrap=True))
+        self.plan = plan_run(self.cfg, target, source=self.app.config_source, load_target=False)  # type: ignore[attr-defined]
+        self.script = self.plan.script
         self.query_one("#script-text", Static).update(
             Syntax(self.script, "bash", theme="ansi_dark", word_wrap=True) if self.script
-            else Text(f"cannot build the commands: {why}", style="red"))
-        self.errors = cfgmod.errors(cfgmod.validate(self.cfg, target))
-        warnings = [p for p in cfgmod.validate(self.cfg, target) if p.severity == "warning"]
+            else Text(f"cannot build the commands: {self.plan.error}", style="red"))
+        self.errors = self.plan.errors
+        warnings = self.plan.warnings
         text = Text()
         for p in self.errors + warnings:
             if len(text):
@@ -109,11 +100,8 @@ class ReviewScreen(Screen):
         self.refresh_bindings()
 
     def summary(self) -> Text:
-        from speculators_core.commands import build_stages
-
-        try:
-            stages = build_stages(self.cfg, self.app.target)  # type: ignore[attr-defined]
-        except (cfgmod.ConfigError, ValueError):
+        stages = self.plan.stages
+        if stages is None:
             return Text("")
         names = " → ".join(s.name for s in stages)
         return Text(f"→ {names}; run directory {os.path.join(self.cfg.run.dir, self.cfg.run.name)}-<time>/ "
@@ -139,7 +127,7 @@ class ReviewScreen(Screen):
         def done(name: Optional[str]) -> None:
             if not name:
                 return
-            from speculators_core.presets import save_user_preset
+            from speculators_core import save_user_preset
 
             try:
                 path = save_user_preset(self.cfg, name)
@@ -167,7 +155,7 @@ class ReviewScreen(Screen):
         def done(path: Optional[str]) -> None:
             if not path:
                 return
-            from speculators_core.fsutil import atomic_write_text
+            from speculators_core import atomic_write_text
 
             try:
                 out = atomic_write_text(Path(os.path.expanduser(path)), self.script)
@@ -195,7 +183,7 @@ class ReviewScreen(Screen):
         self.launch(self.cfg.copy(), self.app.config_source)  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="launch")
-    def launch(self, cfg: cfgmod.RunConfig, source: str) -> None:
+    def launch(self, cfg: RunConfig, source: str) -> None:
         try:
             run_dir = self.app.start_run(cfg, source)  # type: ignore[attr-defined]
         except Exception as exc:  # shown to the user; the run did not start

@@ -51,7 +51,7 @@ class StartScreen(Screen):
         self.fill()
 
     def fill(self) -> None:
-        from speculators_core.presets import list_presets
+        from speculators_core import list_presets
 
         ol = self.query_one("#choices", OptionList)
         highlighted = ol.highlighted
@@ -74,7 +74,7 @@ class StartScreen(Screen):
         if not runs:
             ol.add_option(Option(Text("  none yet", style="dim"), disabled=True))
             self.targets_list.append(("", None))
-        from speculators_core.rundir import read_state
+        from speculators_core import read_state
 
         for rd in runs[:12]:
             st = read_state(rd)
@@ -100,11 +100,11 @@ class StartScreen(Screen):
         if kind == "new":
             self.action_new()
         elif kind == "preset":
-            from speculators_core import config as cfgmod
+            from speculators_core import ConfigError
 
             try:
                 cfg = obj.load()  # type: ignore[union-attr]
-            except cfgmod.ConfigError as exc:
+            except ConfigError as exc:
                 self.notify(str(exc), severity="error", timeout=15)
                 return
             self.app.open_wizard(cfg, str(obj.path))  # type: ignore[attr-defined,union-attr]
@@ -112,7 +112,7 @@ class StartScreen(Screen):
             self.app.open_dashboard(Path(obj))  # type: ignore[attr-defined,arg-type]
 
     def action_new(self) -> None:
-        from speculators_core.config import RunConfig
+        from speculators_core import RunConfig
 
         self.app.open_wizard(RunConfig(), "")  # type: ignore[attr-defined]
 

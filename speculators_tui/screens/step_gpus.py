@@ -85,7 +85,7 @@ class GpuStep(WizardStep):
         try:
             result = self.app.gpu_probe()  # type: ignore[attr-defined]
         except Exception as exc:  # a broken driver must not leave the step "probing" forever
-            from speculators_core.gpu import GpuProbe
+            from speculators_core import GpuProbe
 
             result = GpuProbe([], f"no GPU: the GPU probe failed: {type(exc).__name__}: {exc}")
         self.post_message(self.Probed(result))
@@ -171,7 +171,7 @@ class GpuStep(WizardStep):
         self.assign(index, nxt)
 
     def action_suggest(self) -> None:
-        from speculators_core.advice import suggest_split
+        from speculators_core import suggest_split
 
         advice = suggest_split(self.gpus, self.app.target, self.cfg)  # type: ignore[attr-defined]
         hs = self.cfg.hidden_states
@@ -205,7 +205,7 @@ class GpuStep(WizardStep):
 
     def revalidate(self) -> None:
         super().revalidate()
-        from speculators_core.advice import assignment_warnings
+        from speculators_core import assignment_warnings
 
         probe = self.app.gpu_result  # type: ignore[attr-defined]
         lines = Text()

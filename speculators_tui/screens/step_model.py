@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import Static
 
-from speculators_core.target_info import human_count
+from speculators_core import human_count
 from speculators_tui.screens.wizard import WizardStep
 
 OWNED = ("model.", "data.", "run.name", "run.dir", "hidden_states.target_layer_ids")
@@ -51,7 +51,7 @@ class ModelStep(WizardStep):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="target")
     def load_target(self, spec: str) -> None:
-        from speculators_core.target_info import try_load_target
+        from speculators_core import try_load_target
 
         target, why = try_load_target(spec) if spec.strip() else (None, "no target given")
         self.post_message(self.TargetLoaded(spec, target, why))
@@ -76,7 +76,7 @@ class ModelStep(WizardStep):
             info.update(Text.assemble(("ℹ ", "yellow"), ("config not reachable offline: ", "dim"), (why, "dim")))
 
     def extra_problems(self) -> list:
-        from speculators_core.config import Problem
+        from speculators_core import Problem
 
         c = self.cfg
         if c.model.target.strip() and self.app.target is None and not c.hidden_states.target_layer_ids:  # type: ignore[attr-defined]
@@ -94,7 +94,7 @@ class ModelStep(WizardStep):
         t = self.app.target  # type: ignore[attr-defined]
         layers = ""
         if t is not None:
-            from speculators_core.config import resolved_layer_ids
+            from speculators_core import resolved_layer_ids
 
             layers = f"; hidden states of layers {resolved_layer_ids(c, t.num_hidden_layers)}"
         return Text(f"→ {n} samples from {srcs}, cut at {c.data.seq_length} tokens, prepared into "

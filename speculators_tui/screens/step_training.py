@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Collapsible, Static
 
-from speculators_core.config import MODE_HELP
+from speculators_core import MODE_HELP
 from speculators_tui.screens.wizard import WizardStep
 
 ADVANCED = (

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static
 
-from speculators_core import config as cfgmod
+from speculators_core import Problem, RunConfig, validate_config
 from speculators_tui.data import fields
 from speculators_tui.widgets.field_input import FieldInput
 
@@ -42,7 +42,7 @@ class WizardStep(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.problems: list[cfgmod.Problem] = []
+        self.problems: list[Problem] = []
 
     # -- to override ---------------------------------------------------------------------------------
     def owns(self, dotted: str) -> bool:
@@ -57,13 +57,13 @@ class WizardStep(Screen):
     def next_screen(self) -> Optional[Screen]:
         return None
 
-    def extra_problems(self) -> list[cfgmod.Problem]:
+    def extra_problems(self) -> list[Problem]:
         """Problems the app adds to the engine's (e.g. what stops the commands from being built)."""
         return []
 
     # -- frame ---------------------------------------------------------------------------------------
     @property
-    def cfg(self) -> cfgmod.RunConfig:
+    def cfg(self) -> RunConfig:
         return self.app.config  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
@@ -117,7 +117,7 @@ class WizardStep(Screen):
         return out
 
     def revalidate(self) -> None:
-        self.problems = cfgmod.validate(self.cfg, self.app.target) + self.extra_problems()  # type: ignore[attr-defined]
+        self.problems = validate_config(self.cfg, self.app.target) + self.extra_problems()  # type: ignore[attr-defined]
         shown: set[int] = set()
         for fi in self.query(FieldInput):
             if fi.parse_error:

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from speculators_core import config as C
-from speculators_core import stage_args
-from speculators_core.commands import build_stages, render_script
+from speculators_core.plan import flags as stage_args
+from speculators_core.plan.stages import build_stages
+from speculators_core.plan.script import render_script
 from speculators_core.presets import find_preset, list_presets
 from speculators_core.target_info import load_target
 
@@ -201,7 +202,7 @@ def test_vllm_on_cpu_gets_the_cpu_connector_and_eager_mode():
     (16, 2, False, False, True, (None, None)),
 ])
 def test_cpu_thread_split(cores, procs, train_cpu, server_cpu, concurrent, expected):
-    from speculators_core.commands import cpu_threads
+    from speculators_core.plan.stages import cpu_threads
 
     t = cpu_threads(cores, procs, train_cpu, server_cpu, concurrent)
     assert (t.server, t.train) == expected

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 @pytest.fixture
 def run_dir(tmp_path, port):
     from speculators_core import config as cfgmod
-    from speculators_core.rundir import create_run_dir
+    from speculators_core.runs.rundir import create_run_dir
 
     cfg = cfgmod.RunConfig()
     cfg.model.target = "builtin:tiny-qwen3"

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from speculators_core import config as cfgmod
-from speculators_core.bottleneck import analyze, parse_prometheus, train_window, wait_fraction
+from speculators_core.runs.bottleneck import analyze, parse_prometheus, train_window, wait_fraction
 from speculators_core.fsutil import read_jsonl
-from speculators_core.gpu import GpuInfo, GpuProcess
+from speculators_core.runs.gpu import GpuInfo, GpuProcess
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "recorded_bottleneck"
 
@@ -119,7 +119,7 @@ def test_idle_server_and_saturated_training_moves_a_gpu_to_training():
 
 def test_supervisor_emits_one_warning_with_the_fix(run_dir, port, tmp_path):
     from stages import fake_stages
-    from speculators_core.supervisor import Supervisor
+    from speculators_core.runs.supervisor import Supervisor
 
     cfg = cfgmod.load(run_dir / "run.toml")
     cfg.training.epochs = 3

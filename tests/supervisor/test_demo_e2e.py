@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from speculators_core import config as cfgmod
-from speculators_core import procs, rundir
+from speculators_core import procs
+from speculators_core.runs import rundir
 from speculators_core.fsutil import read_jsonl
 
 from .util import port_free, wait_for

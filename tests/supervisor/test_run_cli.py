@@ -4,8 +4,8 @@ import json
 import time
 
 from speculators_core import config as cfgmod
-from speculators_core import rundir
-from speculators_core.supervisor import stop_run
+from speculators_core.runs import rundir
+from speculators_core.runs.control import stop_run
 from speculators_tui.cli import main
 
 

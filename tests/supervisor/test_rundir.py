@@ -4,10 +4,10 @@ import os
 import time
 
 from speculators_core import config as cfgmod
-from speculators_core import rundir
-from speculators_core.commands import render_script
+from speculators_core.runs import rundir
+from speculators_core.plan.script import render_script
 from speculators_core.presets import find_preset
-from speculators_core.supervisor import Supervisor
+from speculators_core.runs.supervisor import Supervisor
 
 
 def _cfg(tmp_path, gpus=False):

@@ -13,9 +13,11 @@ import pytest
 
 from .util import port_free, wait_for
 from stages import FAKES, fake_stages
-from speculators_core import procs, rundir
+from speculators_core import procs
+from speculators_core.runs import rundir
 from speculators_core.fsutil import read_jsonl
-from speculators_core.supervisor import Supervisor, is_running, stop_run
+from speculators_core.runs.supervisor import Supervisor
+from speculators_core.runs.control import is_running, stop_run
 
 
 def events(run_dir):
@@ -269,7 +271,7 @@ def test_a_killed_supervisor_takes_its_stages_along_and_stop_run_cleans_up_the_r
 
 def _files_writer(storage):
     """A stage that writes what a server leaves behind when requests time out or are cancelled."""
-    from speculators_core.commands import Stage
+    from speculators_core.plan.stages import Stage
 
     code = (f"import pathlib; d = pathlib.Path({str(storage)!r}); (d / 'sub').mkdir();"
             f"(d / 'sub' / 'req-1.safetensors').write_bytes(b'y' * 10); (d / 'req-2.safetensors.lock').touch();"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from speculators_core import stage_args
+from speculators_core.plan import flags as stage_args
 from speculators_core.precision import CpuCaps, CudaCaps, choose_dtype, normalise
 
 AVX2 = CpuCaps("AVX2", frozenset({"avx", "avx2", "fma"}))
@@ -96,7 +96,7 @@ def test_probe_reads_this_machine():
 
 
 def test_config_key_reaches_the_train_and_server_argv(tmp_path):
-    from speculators_core.commands import build_stages
+    from speculators_core.plan.stages import build_stages
     from speculators_core.config import RunConfig
 
     cfg = RunConfig()

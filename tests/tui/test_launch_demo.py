@@ -17,15 +17,15 @@ from tui_fakes import no_gpus, type_into
 @pytest.mark.timeout(420)
 async def test_launch_tiny_demo_see_metrics_and_stop(user_config, tmp_path, monkeypatch, port, tiny_target, request):
     from speculators_core import procs
-    from speculators_core.rundir import read_state
+    from speculators_core.runs.rundir import read_state
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     runs_dir = tmp_path / "speculators-demo" / "runs"
 
     def stop_leftovers():  # a failed assertion must not leave the detached run going
-        from speculators_core.rundir import list_runs
-        from speculators_core.supervisor import stop_run
+        from speculators_core.runs.rundir import list_runs
+        from speculators_core.runs.control import stop_run
 
         for d in list_runs(runs_dir):
             stop_run(d, grace=5.0)
@@ -67,7 +67,7 @@ async def test_launch_tiny_demo_see_metrics_and_stop(user_config, tmp_path, monk
         assert len(scr.watcher.train_loss) >= 2, (run_dir / "train.log").read_text()[-3000:]
         assert scr.query_one("#chart-loss").series[0][1]
         # Detach: back to the start screen, the run goes on; re-attach from "Recent runs".
-        from speculators_core.supervisor import is_running
+        from speculators_core.runs.control import is_running
         from speculators_tui.screens.start import StartScreen
 
         await pilot.press("d")

@@ -143,7 +143,8 @@ async def test_wizard_end_to_end_with_keys(user_config, tmp_path, monkeypatch):
         await pilot.press("enter")
         await pilot.pause()
         assert out.exists() and out.stat().st_mode & 0o111
-        from speculators_core.commands import build_stages, render_script
+        from speculators_core.plan.stages import build_stages
+        from speculators_core.plan.script import render_script
         from speculators_core.target_info import try_load_target
 
         assert out.read_text() == render_script(build_stages(again, try_load_target(again.model.target)[0]),

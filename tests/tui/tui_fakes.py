@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from speculators_core.gpu import GpuInfo, GpuProbe, GpuProcess
+from speculators_core.runs.gpu import GpuInfo, GpuProbe, GpuProcess
 
 
 def four_gpus() -> GpuProbe:

@@ -4,7 +4,7 @@ import json
 import sys
 from pathlib import Path
 
-from speculators_core.commands import Stage
+from speculators_core.plan.stages import Stage
 
 FAKES = Path(__file__).resolve().parent
 PY = sys.executable
@@ -31,7 +31,7 @@ def fake_stages(run_dir, port, server_args=(), trainer_args=(), prepare_code="pr
 if __name__ == "__main__":
     # python stages.py RUN_DIR PORT OPTIONS_JSON: run a Supervisor over fake stages in this process
     # (the main thread, so it handles SIGINT/SIGTERM like `speculators-tui run --headless`).
-    from speculators_core.supervisor import Supervisor
+    from speculators_core.runs.supervisor import Supervisor
 
     run_dir, port, opts = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
     stages = fake_stages(run_dir, port, opts.get("server_args", []), opts.get("trainer_args", []))

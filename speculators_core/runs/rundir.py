@@ -2,7 +2,7 @@
 
 A run directory is the only link between a running pipeline and whoever looks at it (the app, `attach`,
 `status`, `stop`): the supervisor writes `state.json` (atomically), `events.jsonl`, the logs; the
-trainer writes `metrics.jsonl`. Nothing here imports torch or textual.
+trainer writes `metrics.jsonl`. Nothing here imports torch or the app.
 """
 
 from __future__ import annotations
@@ -19,16 +19,9 @@ from speculators_core import config as cfgmod
 from speculators_core.fsutil import append_jsonl, atomic_write_json, atomic_write_text
 from speculators_core.paths import is_builtin
 
-RUN_TOML = "run.toml"
-RUN_SH = "run.sh"
-STATE = "state.json"
-EVENTS = "events.jsonl"
-METRICS = "metrics.jsonl"
-GPU = "gpu.jsonl"
-SUPERVISOR_LOG = "supervisor.log"
-
-#: Environment variables whose inherited value changes the commands (recorded in state.json).
-RECORDED_ENV = ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")
+from speculators_core.runs.layout import (  # noqa: F401  (the file names, re-exported for readers)
+    EVENTS, GPU, METRICS, RECORDED_ENV, RUN_SH, RUN_TOML, STAGES, STATE, SUPERVISOR_LOG, stage_states,
+)
 
 
 def _abs(path: str, base: Path) -> str:
@@ -87,30 +80,45 @@ def recorded_environ(environ: Optional[Mapping[str, str]] = None) -> dict[str, s
 def create_run_dir(cfg: cfgmod.RunConfig, source: Optional[str] = None, parent: Optional[str] = None,
                    environ: Optional[Mapping[str, str]] = None) -> Path:
     """Make `<parent or run.dir>/<name>-<timestamp>/` with run.toml (every key, absolute paths),
-    run.sh (the exact commands) and an initial state.json. Returns the absolute directory."""
-    from speculators_core.commands import build_stages, render_script
-    from speculators_core.target_info import try_load_target
+    stages.json (the plan the supervisor executes), run.sh (the same plan as a script) and an initial
+    state.json. Returns the absolute directory."""
+    from speculators_core.plan.plan import plan_run
 
     resolved = resolve_paths(cfg)
     parent_dir = Path(_abs(parent, Path.cwd())) if parent else Path(resolved.run.dir)
+    full_env = dict(os.environ if environ is None else environ)  # what the supervisor inherits
+    env = recorded_environ(full_env)
     run_dir = _unique_dir(parent_dir, resolved.run.name)
+    try:
+        plan = plan_run(resolved, run_dir=str(run_dir), environ=full_env, source=source or "").require()
+    except BaseException:
+        run_dir.rmdir()
+        raise
     text = cfgmod.dumps(resolved, include_defaults=True)
     header = "# Resolved configuration of this run" + (f" (from {source})" if source else "") + ".\n"
     atomic_write_text(run_dir / RUN_TOML, header + text).chmod(0o644)  # mkstemp makes 0600
-    target, _ = try_load_target(resolved.model.target)
-    env = recorded_environ(environ)
-    stages = build_stages(resolved, target, run_dir=str(run_dir), environ=env)
-    script = atomic_write_text(run_dir / RUN_SH, render_script(stages, resolved, source or ""))
-    script.chmod(0o755)
+    write_stages(run_dir, plan.stages)
+    atomic_write_text(run_dir / RUN_SH, plan.script).chmod(0o755)
     now = time.time()
     write_state(run_dir, {
         "name": run_dir.name, "run_dir": str(run_dir), "status": "starting", "pid": None, "pgid": None,
         "started": now, "updated": now, "finished": None, "stage": None, "server_url": None,
-        "source": source, "environ": env,
-        "stages": {s.name: {"status": "pending", "pid": None, "started": None, "finished": None,
-                            "returncode": None, "restarts": 0} for s in stages},
+        "source": source, "environ": env, "stages": stage_states(s.name for s in plan.stages),
     })
     return run_dir
+
+
+def write_stages(run_dir, stages) -> None:
+    text = json.dumps([s.to_dict() for s in stages], indent=1) + "\n"
+    atomic_write_text(Path(run_dir) / STAGES, text).chmod(0o644)
+
+
+def read_stages(run_dir) -> list:
+    """The stages recorded in the run directory (what the supervisor executes)."""
+    from speculators_core.plan.stages import Stage
+
+    data = json.loads((Path(run_dir) / STAGES).read_text(encoding="utf-8"))
+    return [Stage.from_dict(d) for d in data]
 
 
 def load_config(run_dir: Path) -> cfgmod.RunConfig:

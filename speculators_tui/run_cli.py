@@ -21,54 +21,24 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from speculators_core import config as cfgmod
-from speculators_core import procs, rundir
-from speculators_core.fsutil import read_jsonl
-
-STATUS_ICON = {"pending": "·", "running": "▶", "done": "✓", "skipped": "↷", "failed": "✗"}
+from speculators_core import (
+    RunConfig, RunReader, config_errors, format_event, hms, list_runs, pid_alive, read_state, run_layout,
+    serve_command, stage_icon, validate_config,
+)
 
 
 # ------------------------------------------------------------------------------------------ display
-class RunFollower:
-    """Incrementally reads a run directory: state, new events, training progress."""
+class RunFollower(RunReader):
+    """A `RunReader` with the terminal's lines: stages, training progress."""
 
     def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
-        self.state: dict = {}
-        self._ev_off = 0
-        self._m_off = 0
-        self.start: Optional[dict] = None
-        self.last_train: Optional[dict] = None
-        self.last_val: Optional[dict] = None
-        self.best: Optional[dict] = None
-        self.last_checkpoint: Optional[dict] = None
-        self.end: Optional[dict] = None
+        super().__init__(run_dir)
         self.detached = False  # the viewer left with Ctrl-C (the run goes on)
 
     def poll(self) -> tuple[list[dict], list[dict]]:
         """(new events, new metrics records) since the last call."""
-        self.state = rundir.read_state(self.run_dir)
-        events, self._ev_off = read_jsonl(self.run_dir / rundir.EVENTS, self._ev_off)
-        records, self._m_off = read_jsonl(self.run_dir / rundir.METRICS, self._m_off)
-        for r in records:
-            kind = r.get("type")
-            if kind == "start":
-                self.start, self.end = r, None
-            elif kind == "train":
-                self.last_train = r
-            elif kind == "val":
-                self.last_val = r
-            elif kind == "checkpoint":
-                self.last_checkpoint = r
-                if r.get("best"):
-                    self.best = r
-            elif kind == "end":
-                self.end = r
-        return events, records
-
-    @property
-    def finished(self) -> bool:
-        return self.state.get("status") in ("completed", "failed", "stopped")
+        self.read_state()
+        return self.read_events(), self.read_metrics()
 
     def train_line(self) -> str:
         t = self.last_train
@@ -93,18 +63,7 @@ class RunFollower:
 
     def stage_line(self) -> str:
         stages = self.state.get("stages") or {}
-        return "  ".join(f"{STATUS_ICON.get(s.get('status'), '?')} {n}" for n, s in stages.items())
-
-
-def format_event(ev: dict) -> str:
-    ts = time.strftime("%H:%M:%S", time.localtime(ev.get("time", time.time())))
-    stage = f"[{ev['stage']}] " if ev.get("stage") else ""
-    text = f"{ts} {ev.get('event')}: {stage}{ev.get('message', '')}"
-    if ev.get("event") == "warning" and ev.get("fix"):
-        text += f"\n         fix: {ev['fix']}"
-        if ev.get("fix_config"):
-            text += f"  ({', '.join(f'{k} = {json.dumps(v)}' for k, v in ev['fix_config'].items())})"
-    return text
+        return "  ".join(f"{stage_icon(s.get('status'))} {n}" for n, s in stages.items())
 
 
 def _event_style(ev: dict) -> str:
@@ -153,7 +112,7 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
                 progress.update(task_id, completed=(f.last_train or {}).get("step", 0), total=total)
             started = f.state.get("started")
             end = f.state.get("finished") or time.time()
-            elapsed = f"  {_hms(end - started)}" if isinstance(started, (int, float)) else ""
+            elapsed = f"  {hms(end - started)}" if isinstance(started, (int, float)) else ""
             parts = [Text(f"{f.run_dir.name}  {f.state.get('status', '?')}{elapsed}   {f.stage_line()}", style="bold")]
             if task_id is not None:
                 parts.append(progress.get_renderable())
@@ -172,7 +131,7 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
             if f.finished or (done is not None and done.is_set()):
                 tick()
                 break
-            if done is None and f.state.get("pid") and not procs.pid_alive(f.state["pid"], f.state.get("pid_start")):
+            if done is None and f.state.get("pid") and not pid_alive(f.state["pid"], f.state.get("pid_start")):
                 f.poll()
                 if not f.finished:  # killed without a chance to record it
                     console.print(f"the run's supervisor (pid {f.state['pid']}) is gone; "
@@ -189,11 +148,6 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
     return f
 
 
-def _hms(seconds: float) -> str:
-    s = int(max(0, seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
 def _summary(f: RunFollower, console=None) -> None:
     from rich.console import Console
 
@@ -207,40 +161,34 @@ def _summary(f: RunFollower, console=None) -> None:
     if f.best is not None:
         console.print(f"  best checkpoint: {f.best.get('path')} (val loss {f.best.get('val_loss')})")
         if st.get("status") == "completed":
-            import os
-            import shlex
-
-            best_link = os.path.join(os.path.dirname(str(f.best.get("path"))), "checkpoint_best")
-            console.print(f"  serve it: vllm serve {shlex.quote(best_link)}", markup=False)
+            console.print(f"  serve it: {serve_command(str(f.best.get('path')))}", markup=False)
     console.print(f"  run directory: {f.run_dir}")
 
 
 # ------------------------------------------------------------------------------------------ commands
 def _load_config(spec: str):
-    from speculators_core.presets import find_preset
+    from speculators_core import find_preset
 
     preset = find_preset(spec)
     return preset.load(), str(preset.path)
 
 
-def _check(cfg: cfgmod.RunConfig) -> tuple[bool, object]:
-    from speculators_core.advice import assignment_warnings
-    from speculators_core.gpu import probe_gpus
-    from speculators_core.target_info import try_load_target
+def _check(cfg: RunConfig) -> tuple[bool, object]:
+    from speculators_core import assignment_warnings, probe_gpus, try_load_target
 
     target, _why = try_load_target(cfg.model.target)
-    problems = cfgmod.validate(cfg, target)
+    problems = validate_config(cfg, target)
     for p in problems:
         print(f"{p.severity}: {p}", file=sys.stderr)
     probe = probe_gpus()
     if cfg.hidden_states.gpus or cfg.training.gpus:
         for w in assignment_warnings(cfg, probe.gpus, target):
             print(f"warning: {w}", file=sys.stderr)
-    return not cfgmod.errors(problems), target
+    return not config_errors(problems), target
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from speculators_core.supervisor import Supervisor, start_detached
+    from speculators_core import Supervisor, create_run_dir, start_detached
 
     cfg, source = _load_config(args.config)
     ok, _ = _check(cfg)
@@ -262,12 +210,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return 1
             if run_app is not None:
                 return int(run_app(run_dir=run_dir) or 0)
-            st = rundir.read_state(run_dir)
+            st = read_state(run_dir)
             print(f"started {run_dir} (supervisor pid {st.get('pid')})")
             print(f"  follow: speculators-tui attach {run_dir}")
             print(f"  stop:   speculators-tui stop {run_dir}")
             return 0
-    run_dir = rundir.create_run_dir(cfg, source, args.runs_dir)
+    run_dir = create_run_dir(cfg, source, args.runs_dir)
     print(f"run directory: {run_dir}", flush=True)
     sup = Supervisor(run_dir, grace=args.grace)
     done = threading.Event()
@@ -291,8 +239,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    if not (run_dir / rundir.STATE).exists():
-        print(f"error: {run_dir} is not a run directory (no {rundir.STATE})", file=sys.stderr)
+    if not (run_dir / run_layout.STATE).exists():
+        print(f"error: {run_dir} is not a run directory (no {run_layout.STATE})", file=sys.stderr)
         return 2
     if not args.headless:
         try:
@@ -313,25 +261,25 @@ def _fmt_time(ts) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from speculators_core.supervisor import is_running
+    from speculators_core import is_running
 
     path = Path(args.run_dir)
-    if not (path / rundir.STATE).exists() and not (path / rundir.RUN_TOML).exists():
-        runs = rundir.list_runs(path)
+    if not (path / run_layout.STATE).exists() and not (path / run_layout.RUN_TOML).exists():
+        runs = list_runs(path)
         if not runs:
             print(f"error: {path} is neither a run directory nor a directory of runs", file=sys.stderr)
             return 2
         for r in runs:
-            st = rundir.read_state(r)
+            st = read_state(r)
             live = " (running)" if is_running(r) else ""
             print(f"{r.name:<40} {st.get('status', '?'):<10}{live} {_fmt_time(st.get('started'))}")
         return 0
     f = RunFollower(path)
-    f.poll()
+    events, _ = f.poll()
     st = f.state
     running = is_running(path)
     status = st.get("status", "?")
-    if status in ("starting", "running") and not running:
+    if status in run_layout.RUN_ACTIVE and not running:
         status += (" (its supervisor never started)" if not st.get("pid")
                    else " (but its supervisor is gone: it was killed; `stop` cleans up)")
     print(f"run:     {path.name}")
@@ -344,13 +292,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         extra = f" pid {s.get('pid')}" if s.get("status") == "running" else (f" exit {rc}" if rc is not None else "")
         restarts = f", {s['restarts']} restart(s)" if s.get("restarts") else ""
         t0, t1 = s.get("started"), s.get("finished") or (time.time() if s.get("status") == "running" else None)
-        took = f" [{_hms(t1 - t0)}]" if isinstance(t0, (int, float)) and isinstance(t1, (int, float)) else ""
-        print(f"  {STATUS_ICON.get(s.get('status'), '?')} {name:<9} {s.get('status', '?')}{extra}{restarts}{took}")
+        took = f" [{hms(t1 - t0)}]" if isinstance(t0, (int, float)) and isinstance(t1, (int, float)) else ""
+        print(f"  {stage_icon(s.get('status'))} {name:<9} {s.get('status', '?')}{extra}{restarts}{took}")
     if f.last_train is not None:
         print(f"train:   {f.train_line()}")
     if f.best is not None:
         print(f"best:    {f.best.get('path')}")
-    events, _ = read_jsonl(path / rundir.EVENTS)
     warnings = [e for e in events if e.get("event") in ("warning", "stage_failed", "run_failed")]
     if warnings:
         print("last:    " + format_event(warnings[-1]))
@@ -358,27 +305,26 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from speculators_core.supervisor import stop_run
+    from speculators_core import stop_run
 
     path = Path(args.run_dir)
-    if not (path / rundir.STATE).exists():
-        print(f"error: {path} is not a run directory (no {rundir.STATE})", file=sys.stderr)
+    if not (path / run_layout.STATE).exists():
+        print(f"error: {path} is not a run directory (no {run_layout.STATE})", file=sys.stderr)
         return 2
     if stop_run(path, grace=args.grace):
         print(f"stopped {path.name}")
     else:
-        print(f"{path.name} was not running (status {rundir.read_state(path).get('status', '?')})")
+        print(f"{path.name} was not running (status {read_state(path).get('status', '?')})")
     return 0
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
-    from speculators_core.gpu import describe, probe_gpus
+    from speculators_core import describe_gpus as describe, probe_gpus
 
     probe = probe_gpus()
     advice = warnings = None
     if args.config:
-        from speculators_core.advice import assignment_warnings, suggest_split
-        from speculators_core.target_info import try_load_target
+        from speculators_core import assignment_warnings, suggest_split, try_load_target
 
         cfg, _ = _load_config(args.config)
         target, _why = try_load_target(cfg.model.target)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from speculators_core.config import RunConfig
-from speculators_core.gpu import GpuInfo
+from speculators_core.runs.gpu import GpuInfo
 from speculators_core.target_info import DTYPE_BYTES, TargetInfo
 
 GiB = 1024 ** 3

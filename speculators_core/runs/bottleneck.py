@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from speculators_core.config import RunConfig
-from speculators_core.gpu import GpuInfo
+from speculators_core.runs.gpu import GpuInfo
 
 RUNNING = "vllm:num_requests_running"
 WAITING = "vllm:num_requests_waiting"

@@ -1,0 +1,194 @@
+"""The command-line flags of every stage, in one place.
+
+Each stage module (`python -m speculators_core.<stage>`) parses its argv with the parser built
+here, and `plan.stages.build_stages` writes argv for exactly these flags, so an exported script and the
+stages can never disagree (a test parses every built argv with its stage's parser). Flag names and
+meanings follow the reference tutorial's scripts (prepare_data.py, launch_vllm.py, train.py).
+This module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from speculators_core import precision  # stdlib only at import time
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=prog, description=description)
+
+
+def _add_bool(p: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:
+    p.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
+
+
+def _dtype(text: str) -> str:
+    try:
+        return precision.normalise(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_dtype(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--dtype", type=_dtype, default="auto", metavar="{auto,bf16,fp16,fp32}",
+                   help=f"{what}; auto = bf16 on GPUs and CPUs with native bf16 (AVX512_BF16/AMX), "
+                        f"fp32 on other CPUs (where bf16 is emulated and several times slower)")
+
+
+def prepare_parser() -> argparse.ArgumentParser:
+    p = _parser("python -m speculators_core.prepare",
+                "Stage 1: render chat data with the target's chat template, tokenise, build the "
+                    "assistant-only loss mask and token_freq.pt, and save a datasets directory.")
+    p.add_argument("--model", required=True, help="target model: HF id, local directory, or builtin:tiny-qwen3")
+    p.add_argument("--data", action="append", required=True,
+                   help="sharegpt, ultrachat, builtin:demo-chat, or a .json/.jsonl file or directory (repeatable)")
+    p.add_argument("--output", required=True, help="output directory (datasets format + token_freq.pt)")
+    p.add_argument("--max-samples", type=int, default=None, help="keep at most this many samples")
+    p.add_argument("--seq-length", type=int, default=8192, help="truncate samples to this many tokens")
+    p.add_argument("--minimum-valid-tokens", type=int, default=None,
+                   help="drop samples with fewer trainable (assistant) tokens than this")
+    p.add_argument("--num-preprocessing-workers", type=int, default=8, help="worker processes for tokenising")
+    p.add_argument("--seed", type=int, default=0, help="shuffle seed (deterministic order)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output prepared from other inputs")
+    _add_bool(p, "trust-remote-code", False, "allow the tokenizer's custom code")
+    p.add_argument("--exact-tokenizer", action="store_true",
+                   help="tokenise every row with the tokenizer's encode_batch instead of the (checked, "
+                        "same output, 2-4x faster) word encoder")
+    return p
+
+
+def launch_vllm_parser() -> argparse.ArgumentParser:
+    p = _parser("python -m speculators_core.launch_vllm",
+                "Start `vllm serve MODEL` with hidden-states extraction. Everything after `--` goes to vLLM.",
+        usage="%(prog)s MODEL [--target-layer-ids ...] [--hidden-states-path DIR] [--dry-run] -- <vLLM args>")
+    p.add_argument("model", help="target model: HF id, local directory, or builtin:tiny-qwen3")
+    p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
+                   help="layer ids to extract; last = L (default [2, L//2, L-3, L])")
+    p.add_argument("--hidden-states-path", default="/dev/shm/speculators-hidden-states",
+                   help="directory the server writes hidden-states files to")
+    p.add_argument("--connector", choices=("auto", "stock", "cpu"), default="auto",
+                   help="hidden-states connector: stock vLLM one, the CPU-capable one, or auto (cpu without a GPU)")
+    p.add_argument("--python", default=None, help="python of the venv that has vLLM (default: this interpreter)")
+    p.add_argument("--dry-run", action="store_true", help="print the vLLM command and exit")
+    _add_bool(p, "trust-remote-code", False, "pass --trust-remote-code to vLLM")
+    return p
+
+
+def hf_server_parser() -> argparse.ArgumentParser:
+    p = _parser("python -m speculators_core.hf_server",
+                "Built-in hidden-states server (transformers forward) speaking vLLM's extraction protocol.")
+    p.add_argument("model", help="target model: HF id, local directory, or builtin:tiny-qwen3")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--hidden-states-path", required=True, help="directory the server writes files to")
+    p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
+                   help="layer ids to extract; last = L (default [2, L//2, L-3, L])")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_dtype(p, "the model's dtype")
+    p.add_argument("--max-model-len", type=int, default=None, help="reject prompts longer than this")
+    p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens per batched forward")
+    p.add_argument("--served-model-name", default=None)
+    _add_bool(p, "trust-remote-code", False, "allow the model's custom code")
+    return p
+
+
+def _client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vllm-endpoint", action="append", default=None,
+                   help="hidden-states server URL, e.g. http://127.0.0.1:8000/v1 (repeatable: balanced)")
+    p.add_argument("--hidden-states-storage", default=None,
+                   help="the directory the server writes files to; a returned path outside it is refused")
+    p.add_argument("--max-in-flight", type=int, default=8, help="hidden-states requests in flight")
+    p.add_argument("--max-files-on-disk", type=int, default=16, help="hidden-states files on disk at once")
+    p.add_argument("--request-timeout", type=float, default=600.0, help="seconds per hidden-states request")
+    p.add_argument("--server-grace-period", type=float, default=300.0,
+                   help="seconds the server may be unreachable before failing")
+
+
+def generate_parser() -> argparse.ArgumentParser:
+    p = _parser("python -m speculators_core.generate",
+                "Fill the hidden-states cache for a prepared dataset (offline/hybrid). Resumable.")
+    p.add_argument("--data-path", required=True, help="prepared dataset directory")
+    p.add_argument("--hidden-states-path", required=True, help="cache directory (hs_<row>.safetensors)")
+    p.add_argument("--max-samples", type=int, default=None)
+    _client_args(p)
+    return p
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = _parser("torchrun --standalone --nproc_per_node N -m speculators_core.train",
+                "Stage 3: train an EAGLE-3 drafter, fetching hidden states from the server on demand.")
+    p.add_argument("--verifier-name-or-path", required=True, help="target model (HF id, dir, builtin:tiny-qwen3)")
+    p.add_argument("--data-path", required=True, help="prepared dataset directory (stage 1 output)")
+    p.add_argument("--save-path", required=True, help="checkpoint directory (<save>/<epoch>/, checkpoint_best)")
+    p.add_argument("--draft-vocab-size", type=int, default=32000)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--total-seq-len", type=int, default=8192, help="tokens per packed training row")
+    p.add_argument("--num-layers", type=int, default=1, help="draft decoder layers")
+    p.add_argument("--ttt-steps", type=int, default=3, help="test-time-training steps (speculative tokens)")
+    p.add_argument("--on-missing", choices=("generate", "raise", "skip"), default="generate",
+                   help="a row without cached hidden states: ask the server, fail, or skip it")
+    p.add_argument("--on-generate", choices=("delete", "cache"), default="delete",
+                   help="after using generated hidden states: delete them or keep them in the cache")
+    p.add_argument("--hidden-states-path", default=None, help="hidden-states cache directory")
+    p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
+                   help="the server's layer ids (aux..., L); default from the target config")
+    p.add_argument("--from-pretrained", default=None, help="start from this drafter checkpoint")
+    _add_bool(p, "resume", False, "continue from the latest checkpoint in --save-path")
+    _add_bool(p, "save-best", True, "keep checkpoint_best -> the epoch with the lowest validation loss")
+    p.add_argument("--scheduler", choices=("linear", "cosine", "constant"), default="linear")
+    p.add_argument("--warmup-ratio", type=float, default=0.01)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--val-split", type=float, default=0.1, help="share of rows held out for validation")
+    p.add_argument("--noise", type=float, default=0.05, help="uniform noise on training aux hidden states")
+    p.add_argument("--logger", choices=("none", "tensorboard", "wandb", "trackio"), default="none")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_dtype(p, "compute dtype (autocast; checkpoints are bf16 either way)")
+    p.add_argument("--run-dir", default=None, help="where metrics.jsonl is appended (default: --save-path)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (testing)")
+    _add_bool(p, "trust-remote-code", False, "allow the model's custom code")
+    _client_args(p)
+    return p
+
+
+#: Stage module -> its parser. `commands.build_stages` must only emit flags these accept.
+PARSERS = {
+    "speculators_core.prepare": prepare_parser,
+    "speculators_core.launch_vllm": launch_vllm_parser,
+    "speculators_core.hf_server": hf_server_parser,
+    "speculators_core.generate": generate_parser,
+    "speculators_core.train": train_parser,
+}
+
+
+def extra_flags(parser_factory, values: dict[str, object]) -> list[str]:
+    """Flags whose value differs from the stage parser's default, in the parser's spelling."""
+    parser = parser_factory()
+    defaults = {a.dest: a.default for a in parser._actions}
+    out: list[str] = []
+    for flag, value in values.items():
+        dest = flag.lstrip("-").replace("-", "_")
+        if defaults.get(dest) == value:
+            continue
+        if isinstance(value, bool):
+            out.append(flag if value else f"--no-{flag[2:]}")
+        elif value is None or value == "":
+            continue
+        elif isinstance(value, list):
+            out += [flag, *[str(v) for v in value]]
+        else:
+            out += [flag, num(value)]
+    return out
+
+
+def num(v: object) -> str:
+    """Numbers as a person writes them: 1e-4 (not 0.0001), 0.9, 8192."""
+    if isinstance(v, float):
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
+            mant, exp = f"{v:.12e}".split("e")
+            mant = mant.rstrip("0").rstrip(".")
+            return f"{mant}e{int(exp)}"
+        return repr(v)
+    return str(v)

@@ -1,0 +1,281 @@
+"""ONE pure function from a run configuration to the ordered stages of a run.
+
+`build_stages` is used both to launch a run (the supervisor) and to export it as a bash script
+(`render_script`), so what the app runs and what a user can run by hand never differ. It reads no
+files and starts nothing: the target's facts come in as a `TargetInfo`, the environment as a dict.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Mapping, Optional
+
+from speculators_core.config import MODE_FLAGS, ConfigError, RunConfig, resolved_layer_ids
+from speculators_core.paths import is_builtin, resolve_data_source, resolve_model
+from speculators_core.plan import flags as stage_args
+from speculators_core.plan.flags import extra_flags as _extra_flags, num as _num
+from speculators_core.serving.engines import ServerRequest, get_engine
+
+if TYPE_CHECKING:
+    from speculators_core.target_info import TargetInfo
+
+#: Skip rules a stage may carry (`Stage.skip_if`); the supervisor's `stage_done` evaluates them.
+SKIP_RULES = ("model_built", "prepared")
+
+
+@dataclass
+class Stage:
+    name: Literal["assets", "prepare", "server", "generate", "train"]
+    argv: list[str]
+    #: Variables added to the inherited environment (e.g. CUDA_VISIBLE_DEVICES).
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Optional[str] = None
+    #: "task" runs to completion; "server" runs in the background while tasks that need it run.
+    kind: Literal["task", "server"] = "task"
+    needs_server: bool = False
+    health_url: Optional[str] = None
+    log: str = ""
+    description: str = ""
+    #: When the stage need not run: "model_built" (the demo target's marker exists), "prepared"
+    #: (the prepared dataset matches its inputs), None = always run.
+    skip_if: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stage":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def module(self) -> Optional[str]:
+        """The `-m` module this stage runs (None for torchrun's own argv form)."""
+        if "-m" in self.argv:
+            return self.argv[self.argv.index("-m") + 1]
+        return None
+
+    def stage_argv(self) -> list[str]:
+        """The arguments after the module name (what the stage's own parser sees)."""
+        return self.argv[self.argv.index("-m") + 2:]
+
+    def shell(self) -> str:
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        cmd = shlex.join(self.argv)
+        return f"{env} {cmd}" if env else cmd
+
+
+def _visible(gpus: list[int], environ: Mapping[str, str]) -> str:
+    """CUDA_VISIBLE_DEVICES for `gpus`, read as indices into an inherited CUDA_VISIBLE_DEVICES."""
+    inherited = environ.get("CUDA_VISIBLE_DEVICES")
+    if inherited:
+        parent = [x.strip() for x in inherited.split(",") if x.strip()]
+        out = []
+        for g in gpus:
+            if g >= len(parent):
+                raise ConfigError(
+                    f"GPU {g}: CUDA_VISIBLE_DEVICES={inherited} exposes only {len(parent)} GPU(s) (0..{len(parent) - 1})"
+                )
+            out.append(parent[g])
+        return ",".join(out)
+    return ",".join(str(g) for g in gpus)
+
+
+@dataclass(frozen=True)
+class CpuThreads:
+    """OMP_NUM_THREADS for the server and for each training process (None = leave it unset)."""
+
+    server: Optional[int]
+    train: Optional[int]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the whole machine)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cpu_threads(cores: int, train_procs: int, train_on_cpu: bool, server_on_cpu: bool,
+                concurrent: bool) -> CpuThreads:
+    """Thread counts that do not fight over the CPU.
+
+    Two torch processes that each start one OpenMP thread per core spin against each other (on 2
+    cores, ten times slower than one thread each). When the server and the trainer run on the CPU at
+    the same time (`concurrent`: the trainer asks the server while it trains), the cores are split
+    evenly between the server and the training processes; a process alone on the CPU gets all of it.
+    GPU training processes are left to torchrun's default.
+    """
+    cores = max(1, cores)
+    procs = max(1, train_procs)
+    if train_on_cpu and server_on_cpu and concurrent:
+        server = max(1, cores // (procs + 1))
+        return CpuThreads(server=server, train=max(1, (cores - server) // procs))
+    if train_on_cpu:
+        return CpuThreads(server=cores if server_on_cpu else None, train=max(1, cores // procs))
+    if server_on_cpu:  # training on GPUs: leave each training process a core for its data path
+        return CpuThreads(server=max(1, cores - procs), train=None)
+    return CpuThreads(server=None, train=None)
+
+
+def _tool(name: str) -> str:
+    """A console tool next to this interpreter (venvs need not be activated), else its bare name."""
+    cand = Path(sys.executable).parent / name
+    return str(cand) if cand.exists() else name
+
+
+def endpoint_url(cfg: RunConfig) -> str:
+    host = cfg.hidden_states.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{cfg.hidden_states.port}/v1"
+
+
+def build_stages(
+    cfg: RunConfig,
+    target: Optional["TargetInfo"] = None,
+    run_dir: Optional[str] = None,
+    environ: Optional[Mapping[str, str]] = None,
+    cores: Optional[int] = None,
+) -> list[Stage]:
+    """The ordered stages of a run of `cfg`.
+
+    target: the target's config facts (for default layer ids); needed only when
+      hidden_states.target_layer_ids is not set.
+    run_dir: the run directory (metrics.jsonl goes there); None = <checkpoint_dir>.
+    environ: the environment the run inherits (for CUDA_VISIBLE_DEVICES numbering, and an
+      OMP_NUM_THREADS that overrides the thread split); default os.environ.
+    cores: the CPU cores the run may use (for the thread split); default this process's.
+    """
+    environ = os.environ if environ is None else environ
+    m, d, hs, t = cfg.model, cfg.data, cfg.hidden_states, cfg.training
+    py = sys.executable
+    model = resolve_model(m.target)
+    num_layers = target.num_hidden_layers if target is not None else None
+    layer_ids = resolved_layer_ids(cfg, num_layers)
+    if layer_ids is None:
+        raise ConfigError(
+            f"hidden_states.target_layer_ids: not set, and the default needs the target's config.json "
+            f"({m.target} is not reachable offline); set the ids explicitly, e.g. [2, L//2, L-3, L]"
+        )
+    stages: list[Stage] = []
+    nproc = len(t.gpus) if t.gpus else t.cpu_processes
+    threads = cpu_threads(usable_cores() if cores is None else cores, nproc, train_on_cpu=not t.gpus,
+                          server_on_cpu=not hs.gpus, concurrent=t.mode != "offline")
+    omp = environ.get("OMP_NUM_THREADS")  # the user's own setting wins
+
+    def thread_env(n: Optional[int]) -> dict[str, str]:
+        return {"OMP_NUM_THREADS": omp or str(n)} if n is not None else {}
+
+    if is_builtin(m.target):
+        stages.append(Stage(
+            "assets", [py, "-m", "speculators_core.demo", "--model-dir", model],
+            description=f"build the embedded demo target {m.target} (offline, once)", log="prepare.log",
+            skip_if="model_built",
+        ))
+
+    # 1. Prepare.
+    argv = [py, "-m", "speculators_core.prepare", "--model", model]
+    for src in d.sources:
+        argv += ["--data", resolve_data_source(src)]
+    argv += ["--output", d.output]
+    if d.max_samples is not None:
+        argv += ["--max-samples", str(d.max_samples)]
+    argv += ["--seq-length", str(d.seq_length)]
+    argv += _extra_flags(stage_args.prepare_parser, {
+        "--minimum-valid-tokens": d.minimum_valid_tokens,
+        "--num-preprocessing-workers": d.num_preprocessing_workers,
+        "--seed": d.seed,
+        "--trust-remote-code": m.trust_remote_code,
+    })
+    stages.append(Stage("prepare", argv, env={"CUDA_VISIBLE_DEVICES": ""}, log="prepare.log",
+                        description="tokenise chat data, build loss masks and token_freq.pt", skip_if="prepared"))
+
+    # 2. Hidden-states server.
+    server_env: dict[str, str] = {"CUDA_VISIBLE_DEVICES": _visible(hs.gpus, environ), **thread_env(threads.server)}
+    launch = get_engine(hs.engine).launch(ServerRequest(
+        python=hs.python or py, model=model, layer_ids=list(layer_ids), storage_dir=cfg.storage_dir,
+        host=hs.host, port=hs.port, gpus=list(hs.gpus), device=hs.device, dtype=hs.dtype,
+        data_parallel_size=hs.data_parallel_size, tensor_parallel_size=hs.tensor_parallel_size,
+        gpu_memory_utilization=hs.gpu_memory_utilization, max_model_len=hs.max_model_len,
+        connector=hs.connector, extra_args=list(hs.extra_args), trust_remote_code=m.trust_remote_code,
+        environ=environ))
+    argv, desc = launch.argv, launch.description
+    server_env.update(launch.env)
+    server_env.update(hs.env)
+    stages.append(Stage("server", argv, env=server_env, kind="server", log="server.log",
+                        health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))
+
+    on_missing, on_generate = MODE_FLAGS[t.mode]
+    client_flags = {
+        "--hidden-states-storage": cfg.storage_dir,
+        "--max-in-flight": t.max_in_flight,
+        "--max-files-on-disk": t.max_files_on_disk,
+    }
+
+    # 2b. Offline: fill the cache first, then training needs no server.
+    if t.mode == "offline":
+        argv = [py, "-m", "speculators_core.generate", "--data-path", d.output,
+                "--hidden-states-path", cfg.hidden_states_cache, "--vllm-endpoint", endpoint_url(cfg)]
+        argv += _extra_flags(stage_args.generate_parser, client_flags)
+        stages.append(Stage("generate", argv, env={"CUDA_VISIBLE_DEVICES": ""}, needs_server=True,
+                            log="generate.log", description="pre-generate hidden states into the cache"))
+
+    # 3. Train.
+    if nproc > 1:
+        launcher = [_tool("torchrun"), "--standalone", "--nproc_per_node", str(nproc), "-m", "speculators_core.train"]
+    else:
+        launcher = [py, "-m", "speculators_core.train"]
+    argv = launcher + [
+        "--verifier-name-or-path", model,
+        "--data-path", d.output,
+    ]
+    if t.mode != "offline":
+        argv += ["--vllm-endpoint", endpoint_url(cfg)]
+    argv += [
+        "--save-path", t.checkpoint_dir,
+        "--draft-vocab-size", str(t.draft_vocab_size),
+        "--epochs", str(t.epochs),
+        "--lr", _num(t.lr),
+        "--total-seq-len", str(t.total_seq_len),
+        "--on-missing", on_missing,
+        "--on-generate", on_generate,
+    ]
+    if t.mode != "online":
+        argv += ["--hidden-states-path", cfg.hidden_states_cache]
+    argv += ["--target-layer-ids", *[str(i) for i in layer_ids]]
+    extra = {
+        "--num-layers": t.num_layers,
+        "--ttt-steps": t.ttt_steps,
+        "--from-pretrained": t.from_pretrained or None,
+        "--resume": t.resume,
+        "--save-best": t.save_best,
+        "--scheduler": t.scheduler,
+        "--warmup-ratio": t.warmup_ratio,
+        "--weight-decay": t.weight_decay,
+        "--grad-clip": t.grad_clip,
+        "--val-split": t.val_split,
+        "--noise": t.noise,
+        "--logger": t.logger,
+        "--seed": t.seed,
+        "--dtype": t.dtype,
+        "--trust-remote-code": m.trust_remote_code,
+        "--run-dir": run_dir,
+    }
+    if t.mode != "offline":
+        extra.update(client_flags)
+    if not t.gpus:
+        extra["--device"] = "cpu"
+    argv += _extra_flags(stage_args.train_parser, extra)
+    train_env = {"CUDA_VISIBLE_DEVICES": _visible(t.gpus, environ), **thread_env(threads.train)}
+    stages.append(Stage("train", argv, env=train_env, needs_server=t.mode != "offline", log="train.log",
+                        description=f"train the EAGLE-3 drafter ({nproc} process{'es' if nproc > 1 else ''}, "
+                                    f"{'GPU ' + ','.join(map(str, t.gpus)) if t.gpus else 'CPU'}, {t.mode})"))
+    return stages

@@ -1,0 +1,77 @@
+"""The supervisor's child processes: spawn a stage in its own process group with its log, stop groups."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from typing import Optional
+
+from speculators_core import procs
+from speculators_core.plan.stages import Stage
+
+
+class _Child:
+    def __init__(self, stage: Stage, proc: subprocess.Popen, log_fh):
+        self.stage, self.proc, self.log_fh = stage, proc, log_fh
+        self.ticks = procs.start_ticks(proc.pid)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def close(self) -> None:
+        try:
+            self.log_fh.close()
+        except OSError:
+            pass
+
+
+class ChildrenMixin:
+    """Supervisor methods that start and stop child process groups (`self._children`)."""
+
+    def _spawn(self, stage: Stage, note: str = "") -> _Child:
+        log_path = self.run_dir / (stage.log or f"{stage.name}.log")
+        fh = open(log_path, "ab")
+        header = f"\n===== {stage.name}{note} {time.strftime('%Y-%m-%d %H:%M:%S')}: {stage.shell()}\n"
+        fh.write(header.encode())
+        fh.flush()
+        env = dict(self.environ)
+        env.update(stage.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        try:
+            proc = procs.spawn(stage.argv, env, fh, cwd=stage.cwd,
+                               die_with_parent=threading.current_thread() is threading.main_thread())
+        except OSError:
+            fh.close()
+            raise
+        child = _Child(stage, proc, fh)
+        self._children[stage.name] = child
+        st = self._stage_state(stage.name)
+        st.update(status="running", pid=proc.pid, pgid=proc.pid, pid_start=child.ticks,
+                  started=st.get("started") or time.time(), finished=None, returncode=None)
+        self._save()
+        return child
+
+    def _stop_children(self, names: Optional[list[str]] = None) -> None:
+        """SIGTERM every (named) child group at once, SIGKILL what is left after the grace period."""
+        targets = [self._children[n] for n in (names or list(self._children)) if n in self._children]
+        for c in targets:
+            procs.signal_group(c.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline and not self._force and any(procs.group_alive(c.pid) for c in targets):
+            for c in targets:
+                c.proc.poll()
+            time.sleep(0.05)
+        for c in targets:
+            if procs.group_alive(c.pid):
+                procs.stop_group(c.pid, grace=0.0, proc=c.proc)
+            try:
+                c.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail
+                pass
+            c.close()
+            self._children.pop(c.stage.name, None)
+            st = self._stage_state(c.stage.name)
+            st.update(returncode=c.proc.returncode, finished=time.time())

@@ -1,0 +1,132 @@
+"""ONE incremental reader of a run directory, and the texts every viewer shows the same way.
+
+`RunReader` reads only what was appended since the last call (byte offsets) and keeps the latest
+record of each kind; `attach`/`status`/headless follow, the dashboard's data layer and the
+supervisor's metrics tail all build on it. Nothing here imports torch or the app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from speculators_core.fsutil import read_jsonl
+from speculators_core.runs import layout
+from speculators_core.runs.rundir import read_state
+
+STATUS_ICON = {"pending": "·", "running": "▶", "done": "✓", "skipped": "↷", "failed": "✗"}
+
+
+class RunReader:
+    """state.json, and the records appended to events/metrics/gpu.jsonl since the last read."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.state: dict[str, Any] = {}
+        self._state_mtime = 0
+        self._offsets = {layout.METRICS: 0, layout.EVENTS: 0, layout.GPU: 0}
+        self.start: Optional[dict] = None
+        self.last_train: Optional[dict] = None
+        self.last_val: Optional[dict] = None
+        self.best: Optional[dict] = None
+        self.last_checkpoint: Optional[dict] = None
+        self.end: Optional[dict] = None
+
+    def read_state(self) -> bool:
+        """Re-read state.json if it changed; True when it did."""
+        try:
+            mtime = (self.run_dir / layout.STATE).stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if mtime == self._state_mtime:
+            return False
+        state = read_state(self.run_dir)
+        if not state:
+            return False  # unreadable right now: next poll
+        self.state, self._state_mtime = state, mtime
+        return True
+
+    def records(self, name: str) -> list[dict]:
+        """New records of `name` (layout.METRICS, .EVENTS or .GPU) since the last call."""
+        recs, self._offsets[name] = read_jsonl(self.run_dir / name, self._offsets[name])
+        return recs
+
+    def read_events(self) -> list[dict]:
+        return self.records(layout.EVENTS)
+
+    def read_metrics(self) -> list[dict]:
+        """New metrics records; the latest of each kind is kept (`start`, `last_train`, ...)."""
+        recs = self.records(layout.METRICS)
+        for r in recs:
+            kind = r.get("type")
+            if kind == "start":
+                self.start, self.end = r, None
+            elif kind == "train":
+                self.last_train = r
+            elif kind == "val":
+                self.last_val = r
+            elif kind == "checkpoint":
+                self.last_checkpoint = r
+                if r.get("best"):
+                    self.best = r
+            elif kind == "end":
+                self.end = r
+        return recs
+
+    @property
+    def status(self) -> str:
+        return str(self.state.get("status") or ("completed" if self.end else "unknown"))
+
+    @property
+    def finished(self) -> bool:
+        return self.status in layout.RUN_FINISHED
+
+    def elapsed(self, now: Optional[float] = None) -> Optional[float]:
+        started = self.state.get("started")
+        if started is None:
+            return None
+        end = self.state.get("finished") or (now or time.time())
+        return float(end) - float(started)
+
+
+# ------------------------------------------------------------------------------------ formatting
+def format_event(ev: dict, compact: bool = False) -> str:
+    """An event as one line (`compact`: the dashboard's log, fix in parentheses) or the terminal's
+    form (fix and fix_config on a second line)."""
+    t = ev.get("time")
+    if compact:
+        stamp = time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
+        stage = f" {ev['stage']}" if ev.get("stage") else ""
+        msg = str(ev.get("message") or "")
+        if ev.get("fix"):
+            msg += f" (fix: {ev['fix']})"
+        return f"{stamp} {ev.get('event', '?')}{stage}: {msg}"
+    ts = time.strftime("%H:%M:%S", time.localtime(ev.get("time", time.time())))
+    stage = f"[{ev['stage']}] " if ev.get("stage") else ""
+    text = f"{ts} {ev.get('event')}: {stage}{ev.get('message', '')}"
+    if ev.get("event") == "warning" and ev.get("fix"):
+        text += f"\n         fix: {ev['fix']}"
+        if ev.get("fix_config"):
+            text += f"  ({', '.join(f'{k} = {json.dumps(v)}' for k, v in ev['fix_config'].items())})"
+    return text
+
+
+def serve_command(checkpoint_path: str, checkpoint_dir: Optional[str] = None) -> str:
+    """`vllm serve <dir>/checkpoint_best`, <dir> = `checkpoint_dir` or the directory of `checkpoint_path`."""
+    if checkpoint_dir is None:
+        checkpoint_dir = os.path.dirname(str(checkpoint_path).rstrip("/")) or "."
+    return f"vllm serve {shlex.quote(os.path.join(checkpoint_dir, 'checkpoint_best'))}"
+
+
+def hms(seconds: float) -> str:
+    """`H:MM:SS`."""
+    s = int(max(0, seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def stage_icon(status: Optional[str]) -> str:
+    return STATUS_ICON.get(status or "", "?")

@@ -1,0 +1,1 @@
+"""Stage 2: the hidden-states servers. `engines` is the registry of server engines (vLLM, hf)."""
