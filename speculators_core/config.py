@@ -24,6 +24,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 import tomli_w
+from speculators_core.errors import SpeculatorsError
 
 ENGINES = ("vllm", "hf")
 MODES = ("online", "hybrid", "offline")
@@ -45,7 +46,7 @@ MODE_HELP = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(SpeculatorsError, ValueError):
     """A configuration that cannot be read. The message names the key, file and line, and the fix."""
 
 

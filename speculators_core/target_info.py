@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from speculators_core.paths import is_builtin, resolve_model
+from speculators_core.errors import SpeculatorsError
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float8_e4m3fn": 1, "int8": 1}
 
 
-class TargetNotFound(LookupError):
+class TargetNotFound(SpeculatorsError, LookupError):
     """The target's config.json is not reachable offline; the message says where we looked."""
 
 

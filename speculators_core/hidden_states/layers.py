@@ -7,9 +7,10 @@ servers (vLLM via launch_vllm, and the built-in hf engine) validate with the sam
 from __future__ import annotations
 
 from typing import Optional, Sequence
+from speculators_core.errors import SpeculatorsError
 
 
-class LayerIdError(ValueError):
+class LayerIdError(SpeculatorsError, ValueError):
     pass
 
 

@@ -24,17 +24,18 @@ import torch
 
 from speculators_core.training.data import PreparedData, Sample, make_sample
 from speculators_core.training.packing import StepItem, collate
+from speculators_core.errors import SpeculatorsError
 
 
 #: consecutive rows (per rank) whose hidden states could not be obtained before training stops
 MAX_FAILURES_IN_A_ROW = 16
 
 
-class MissingHiddenStates(RuntimeError):
+class MissingHiddenStates(SpeculatorsError, RuntimeError):
     """Offline mode (`--on-missing raise`) and a row is not in the cache: fatal."""
 
 
-class HiddenStatesFailing(RuntimeError):
+class HiddenStatesFailing(SpeculatorsError, RuntimeError):
     """Every one of the last MAX_FAILURES_IN_A_ROW rows failed: a systematic fault, not a bad row."""
 
 
