@@ -416,10 +416,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     from speculators_core.paths import is_builtin, resolve_model
 
     model_path = resolve_model(args.model)
-    if is_builtin(args.model) and not (Path(model_path) / "config.json").exists():
-        from speculators_core import demo
+    from speculators_core.builtin import ensure_model
 
-        demo.build(Path(model_path))
+    ensure_model(args.model)
     try:
         layer_ids, num_layers = resolve_layer_ids(args.model, args.target_layer_ids)
     except LayerIdError as e:

@@ -61,10 +61,10 @@ def build(argv: list[str], environ: Mapping[str, str] = os.environ) -> tuple[lis
     from speculators_core.paths import is_builtin, resolve_model
 
     model = resolve_model(args.model)
-    if is_builtin(args.model) and not (Path(model) / "config.json").exists() and not args.dry_run:
-        from speculators_core import demo
+    if not args.dry_run:
+        from speculators_core.builtin import ensure_model
 
-        demo.build(Path(model))
+        ensure_model(args.model)
     try:
         layer_ids, _ = resolve_layer_ids(args.model, args.target_layer_ids)
     except LayerIdError as e:

@@ -18,29 +18,21 @@ from typing import Optional
 SPECULATORS_VERSION = "0.3.0"
 
 
-def check_layer_ids(ids: list[int], num_layers: int) -> list[int]:
-    """The server's layer ids, validated with the same rules as the servers and the config."""
-    from speculators_core.config import layer_id_problems
-
-    problems = layer_id_problems(list(ids), num_layers, "--target-layer-ids")
-    if problems:
-        raise ValueError("; ".join(str(p) for p in problems))
-    return list(ids)
+from speculators_core.hidden_states.layers import check_layer_ids  # noqa: F401  (also used by tests)
 
 
 def _model_dir(spec: str, d) -> Path:
+    from speculators_core.builtin import ensure_model
     from speculators_core.paths import is_builtin, resolve_model
     from speculators_core.training.distributed import barrier
 
     path = Path(resolve_model(spec))
     if is_builtin(spec):
         if d.is_main:
-            from speculators_core import demo
-
-            demo.build(path)
+            ensure_model(spec)
         barrier(d)
     if not path.is_dir():
-        from speculators_core.target_info import find_config
+        from speculators_core.target import find_config
 
         path = find_config(spec).parent
     return path
@@ -92,7 +84,7 @@ class Trainer:
         from speculators_core.model.eagle3 import Eagle3Drafter
         from speculators_core.model.verifier import load_verifier_tensors
         from speculators_core.model.vocab import load_token_freq, mapping_tables, select_draft_tokens, selected_from_d2t
-        from speculators_core.target_info import load_target
+        from speculators_core.target import load_target
         from speculators_core.training import checkpoint as ck
         from speculators_core.training.data import PreparedData
         from speculators_core.training.distributed import shard_model
@@ -128,7 +120,7 @@ class Trainer:
         target = load_target(a.verifier_name_or_path)
         model_dir = _model_dir(a.verifier_name_or_path, d)
         target = load_target(a.verifier_name_or_path) if target.path is None else target
-        from speculators_core.config import default_layer_ids
+        from speculators_core.hidden_states.layers import default_layer_ids
 
         layer_ids = check_layer_ids(list(a.target_layer_ids or default_layer_ids(target.num_hidden_layers)),
                                     target.num_hidden_layers)
