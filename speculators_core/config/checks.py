@@ -11,6 +11,7 @@ from typing import Any, Literal, Optional
 
 from speculators_core.config.schema import ENGINES, MODES, HiddenStatesSection, RunConfig
 from speculators_core.hidden_states.layers import default_layer_ids, layer_id_issues, suggest_layer_ids  # noqa: F401
+from speculators_core.serving.engines import ENGINES as ENGINE_REGISTRY
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def server_python_problems(hs: HiddenStatesSection) -> list[Problem]:
                             "give the python of the environment that has vLLM, e.g. /path/to/venv/bin/python",
                             "warning")]
         return []
-    if hs.engine == "vllm" and not _vllm_importable_here():
+    engine = ENGINE_REGISTRY.get(hs.engine)
+    if engine is not None and engine.needs_vllm and not _vllm_importable_here():
         return [Problem("hidden_states.python", "empty, and this Python has no vllm for the server",
                         "the python of a vLLM environment, or pip install vllm", "warning")]
     return []
@@ -144,7 +146,8 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
         P.append(Problem("training.gpus",
                          f"GPU(s) {shared} are assigned to both the hidden-states server and training",
                          "give each GPU one role, or set run.allow_gpu_sharing = true"))
-    if hs.engine == "vllm" and hs.gpus:
+    engine = ENGINE_REGISTRY.get(hs.engine)
+    if engine is not None and engine.max_gpus is None and hs.gpus:
         if hs.data_parallel_size * hs.tensor_parallel_size != len(hs.gpus):
             P.append(Problem("hidden_states.data_parallel_size",
                              f"data parallel {hs.data_parallel_size} x tensor parallel {hs.tensor_parallel_size} = "
@@ -152,8 +155,8 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
                              f"are assigned ({hs.gpus})",
                              f"set data_parallel_size = {max(1, len(hs.gpus) // hs.tensor_parallel_size)} or assign "
                              f"{hs.data_parallel_size * hs.tensor_parallel_size} GPUs"))
-    if hs.engine == "hf" and len(hs.gpus) > 1:
-        P.append(Problem("hidden_states.gpus", "the built-in hf engine uses at most one GPU",
+    if engine is not None and engine.max_gpus is not None and len(hs.gpus) > engine.max_gpus:
+        P.append(Problem("hidden_states.gpus", f"the {engine.label} uses at most one GPU",
                          "assign one GPU, or use engine = 'vllm' for several"))
     if t.mode in ("hybrid", "offline") and not cfg.hidden_states_cache:
         P.append(Problem("training.hidden_states_cache", f"mode {t.mode} needs a cache directory", "set a directory"))
