@@ -4,7 +4,7 @@
         [--target-layer-ids 2 4 5 8] [--device auto|cpu|cuda] [--max-model-len N]
 
 The server lives in `speculators_core.serving.hf` (model, batcher, http, main); this module is
-its command line. Speaks what the client expects from vLLM's extraction (docs/vllm-hidden-states.md):
+its command line. Speaks what the client expects from vLLM's extraction (vLLM's `extract_hidden_states` speculative method):
 `GET /health`, `GET /v1/models`, `POST /v1/completions` with a token-id prompt (`return_token_ids`
 echoes `prompt_token_ids`; `kv_transfer_params.hidden_states_path` names `<DIR>/<request id>.safetensors`),
 the same safetensors layout (`hidden_states` [T, layers, H] in the model dtype, `token_ids` [T] int64)

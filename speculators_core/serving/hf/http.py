@@ -1,4 +1,4 @@
-"""The hf engine's HTTP face: what the client expects from vLLM's extraction (docs/vllm-hidden-states.md).
+"""The hf engine's HTTP face: what the client expects from vLLM's extraction (vLLM's `extract_hidden_states` speculative method).
 
 `GET /health`, `GET /v1/models`, `POST /v1/completions` with a token-id prompt (`return_token_ids`
 echoes `prompt_token_ids`; `kv_transfer_params.hidden_states_path` names `<DIR>/<request id>.safetensors`),
