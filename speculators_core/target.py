@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from speculators_core.paths import is_builtin, resolve_model
 from speculators_core.errors import SpeculatorsError
+from speculators_core.paths import is_builtin, resolve_model
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float8_e4m3fn": 1, "int8": 1}
 

@@ -1,6 +1,7 @@
 """Errors of the hidden-states client."""
 
 from __future__ import annotations
+
 from speculators_core.errors import SpeculatorsError
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+
 from speculators_core.errors import SpeculatorsError
 
 EMBED_NAMES = ("model.embed_tokens.weight", "model.language_model.embed_tokens.weight",

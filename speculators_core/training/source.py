@@ -22,9 +22,9 @@ from typing import Optional
 
 import torch
 
+from speculators_core.errors import SpeculatorsError
 from speculators_core.training.data import PreparedData, Sample, make_sample
 from speculators_core.training.packing import StepItem, collate
-from speculators_core.errors import SpeculatorsError
 
 
 #: consecutive rows (per rank) whose hidden states could not be obtained before training stops
