@@ -9,11 +9,13 @@ KV-transfer config with the hidden-states connector, `--host 127.0.0.1` unless g
 and execs it with the vLLM python (--python, else $SPECULATORS_VLLM_PYTHON, else this interpreter).
 Without a GPU the CPU-capable connector (speculators_core.vllm_plugins) is chosen, and the server's
 PYTHONPATH gets the directory that contains `speculators_core` so another venv can import it.
+The command line and that policy are `speculators_core.serving.vllm`'s, shared with planned runs
+(which also pass the config's --gpu-memory-utilization, and --enforce-eager on the CPU; this
+launcher passes the vLLM arguments after `--` through untouched).
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import shlex
 import shutil
@@ -22,17 +24,10 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from speculators_core import stage_args
-from speculators_core.commands import plugin_pythonpath, vllm_serve_argv
+from speculators_core.errors import ExitCode
+from speculators_core.serving.vllm import CPU_KVCACHE_SPACE, choose_connector, has_gpu, plugin_pythonpath, vllm_serve_argv
 
 DEFAULT_PORT = 8000
-
-
-def has_gpu(environ: Mapping[str, str] = os.environ) -> bool:
-    """An NVIDIA GPU is visible (device nodes present and not hidden by CUDA_VISIBLE_DEVICES)."""
-    visible = environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return False
-    return bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -58,13 +53,13 @@ def build(argv: list[str], environ: Mapping[str, str] = os.environ) -> tuple[lis
     parser = stage_args.launch_vllm_parser()
     args = parser.parse_args(ours)
     from speculators_core.hidden_states.layers import LayerIdError, resolve_layer_ids
-    from speculators_core.paths import is_builtin, resolve_model
+    from speculators_core.paths import resolve_model
 
     model = resolve_model(args.model)
-    if is_builtin(args.model) and not (Path(model) / "config.json").exists() and not args.dry_run:
-        from speculators_core import demo
+    if not args.dry_run:
+        from speculators_core.builtin import ensure_model
 
-        demo.build(Path(model))
+        ensure_model(args.model)
     try:
         layer_ids, _ = resolve_layer_ids(args.model, args.target_layer_ids)
     except LayerIdError as e:
@@ -76,7 +71,7 @@ def build(argv: list[str], environ: Mapping[str, str] = os.environ) -> tuple[lis
         parser.error(f"--python {python}: not an executable; point it at the python of the venv that has vLLM "
                      f"(e.g. ~/.cache/speculators-tui/vllm-venv/bin/python, made by .ci/install_vllm.sh)")
     gpu = has_gpu(environ)
-    connector = args.connector if args.connector != "auto" else ("stock" if gpu else "cpu")
+    connector = choose_connector(args.connector, gpu)
     storage = os.path.abspath(os.path.expanduser(args.hidden_states_path))
     port_text = _flag_value(vllm_args, "--port")
     port = int(port_text) if port_text and port_text.isdigit() else DEFAULT_PORT
@@ -86,7 +81,7 @@ def build(argv: list[str], environ: Mapping[str, str] = os.environ) -> tuple[lis
     if connector == "cpu":
         env["PYTHONPATH"] = plugin_pythonpath(environ)
     if not gpu and "VLLM_CPU_KVCACHE_SPACE" not in environ:
-        env["VLLM_CPU_KVCACHE_SPACE"] = "2"
+        env["VLLM_CPU_KVCACHE_SPACE"] = CPU_KVCACHE_SPACE
     return argv_out, env, storage
 
 
@@ -98,13 +93,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     shown = " ".join(f"{k}={shlex.quote(v)}" for k, v in env_add.items())
     print(f"launch_vllm: {shown + ' ' if shown else ''}{shlex.join(cmd)}", flush=True)
     if dry:
-        return 0
+        return ExitCode.OK
     storage = Path(storage_dir)
     try:
         storage.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         print(f"launch_vllm: --hidden-states-path {storage}: cannot create it ({e})", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     env = dict(os.environ)
     env.update(env_add)
     sys.stdout.flush()

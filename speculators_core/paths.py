@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILTIN_PRESETS_DIR = PACKAGE_DIR / "presets"
-ASSETS_DIR = PACKAGE_DIR / "assets"
+ASSETS_DIR = PACKAGE_DIR / "builtin" / "assets"
 
 #: `builtin:` names for models and data that ship with (or are built by) the package.
 BUILTIN_MODELS = {"tiny-qwen3"}
@@ -60,6 +59,3 @@ def resolve_data_source(spec: str) -> str:
         return str(ASSETS_DIR / BUILTIN_DATA[name])
     return os.path.expanduser(spec) if spec.startswith("~") else spec
 
-
-def python_bin_dir() -> Path:
-    return Path(sys.executable).parent

@@ -127,10 +127,10 @@ def _resolve_model(spec: str, build: bool) -> str:
             path = resolve_model(spec)
         except ValueError as exc:
             raise PrepareError(f"--model {spec}: {exc}") from None
-        if build and not (Path(path) / "tokenizer_config.json").is_file():
-            from speculators_core import demo
+        if build:
+            from speculators_core.builtin import ensure_model
 
-            demo.build(Path(path))
+            ensure_model(spec)
         return path
     return resolve_model(spec)
 

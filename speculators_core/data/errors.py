@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from speculators_core.errors import SpeculatorsError
 
-class PrepareError(RuntimeError):
+
+class PrepareError(SpeculatorsError, RuntimeError):
     """Bad input or configuration for data preparation (the message is meant for the user)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from speculators_core.errors import SpeculatorsError
 
-class HiddenStatesError(RuntimeError):
+
+class HiddenStatesError(SpeculatorsError, RuntimeError):
     """A sample whose hidden states cannot be obtained (bad ids, NaN, too long, refused path...)."""
 
 

@@ -163,6 +163,3 @@ class Eagle3Drafter(nn.Module):
             out["t2d"] = self.t2d.detach().cpu().to(torch.bool).contiguous()
         return out
 
-
-def step_names(steps: int) -> list[str]:
-    return [f"loss_{k}" for k in range(steps)]

@@ -11,6 +11,8 @@ from typing import Optional
 
 import torch
 
+from speculators_core.errors import SpeculatorsError
+
 EMBED_NAMES = ("model.embed_tokens.weight", "model.language_model.embed_tokens.weight",
                "language_model.model.embed_tokens.weight", "embed_tokens.weight", "transformer.wte.weight")
 NORM_NAMES = ("model.norm.weight", "model.language_model.norm.weight", "language_model.model.norm.weight",
@@ -18,7 +20,7 @@ NORM_NAMES = ("model.norm.weight", "model.language_model.norm.weight", "language
 HEAD_NAMES = ("lm_head.weight", "language_model.lm_head.weight", "model.lm_head.weight")
 
 
-class VerifierWeightsError(FileNotFoundError):
+class VerifierWeightsError(SpeculatorsError, FileNotFoundError):
     pass
 
 

@@ -1,1 +1,3 @@
-"""Stage 2: the hidden-states servers. `engines` is the registry of server engines (vLLM, hf)."""
+"""Stage 2, the hidden-states server: `engines` (the registry the planner asks for a server's
+command line), `hf/` (the built-in transformers engine), `vllm` (the vLLM command line and policy),
+`health` (waiting for /health)."""

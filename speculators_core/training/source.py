@@ -22,6 +22,7 @@ from typing import Optional
 
 import torch
 
+from speculators_core.errors import SpeculatorsError
 from speculators_core.training.data import PreparedData, Sample, make_sample
 from speculators_core.training.packing import StepItem, collate
 
@@ -30,11 +31,11 @@ from speculators_core.training.packing import StepItem, collate
 MAX_FAILURES_IN_A_ROW = 16
 
 
-class MissingHiddenStates(RuntimeError):
+class MissingHiddenStates(SpeculatorsError, RuntimeError):
     """Offline mode (`--on-missing raise`) and a row is not in the cache: fatal."""
 
 
-class HiddenStatesFailing(RuntimeError):
+class HiddenStatesFailing(SpeculatorsError, RuntimeError):
     """Every one of the last MAX_FAILURES_IN_A_ROW rows failed: a systematic fault, not a bad row."""
 
 

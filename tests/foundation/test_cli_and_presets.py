@@ -9,7 +9,7 @@ import sys
 
 from speculators_core import config as C
 from speculators_core.paths import BUILTIN_PRESETS_DIR, user_presets_dir
-from speculators_core.presets import find_preset, list_presets, save_user_preset
+from speculators_core.config.presets import find_preset, list_presets, save_user_preset
 
 
 def cli(*args, env=None):

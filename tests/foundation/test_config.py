@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from speculators_core import config as C
-from speculators_core.presets import find_preset
-from speculators_core.target_info import TargetInfo, TargetNotFound, load_target
+from speculators_core.config.presets import find_preset
+from speculators_core.target import TargetInfo, TargetNotFound, load_target
 
 
 def qwen_like(layers=36, vocab=151936, hidden=4096) -> TargetInfo:
@@ -187,9 +187,10 @@ def test_builtin_demo_target_is_described_before_it_is_built():
 
 def test_server_python_that_cannot_work_here_is_a_warning(tmp_path, monkeypatch):
     from speculators_core import config as cfgmod
+    from speculators_core.config import checks
 
     cfg = cfgmod.RunConfig()
-    monkeypatch.setattr(cfgmod, "_vllm_importable_here", lambda: False)
+    monkeypatch.setattr(checks, "_vllm_importable_here", lambda: False)
     probs = [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]
     assert len(probs) == 1 and probs[0].severity == "warning" and "no vllm" in probs[0].message
     cfg.hidden_states.engine = "hf"  # the built-in engine needs no vllm
@@ -202,6 +203,6 @@ def test_server_python_that_cannot_work_here_is_a_warning(tmp_path, monkeypatch)
     exe.chmod(0o755)
     cfg.hidden_states.python, cfg.hidden_states.engine = str(exe), "vllm"
     assert not [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]
-    monkeypatch.setattr(cfgmod, "_vllm_importable_here", lambda: True)
+    monkeypatch.setattr(checks, "_vllm_importable_here", lambda: True)
     cfg.hidden_states.python = ""
     assert not [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]

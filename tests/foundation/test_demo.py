@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from speculators_core import demo
-from speculators_core.demo_spec import TINY_QWEN3_CONFIG
-from speculators_core.target_info import load_target
+from speculators_core.builtin import demo
+from speculators_core.builtin.spec import TINY_QWEN3_CONFIG
+from speculators_core.target import load_target
 
 
 def test_demo_chat_data_has_both_schemas_and_ends_with_assistant():

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from speculators_core import launch_vllm
-from speculators_core.commands import CPU_CONNECTOR_MODULE, package_root
+from speculators_core.serving.vllm import CPU_CONNECTOR_MODULE, package_root
 from tests.vllm_fixtures import REPO, free_port, start_server, stop_server, wait_health
 
 

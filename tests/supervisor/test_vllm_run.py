@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 def test_pipeline_with_vllm_server_leaves_no_engine_process(vllm_python_path, tmp_path):
     from tests.conftest import free_port
 
-    cfg = cfgmod.load(os.path.join(os.path.dirname(cfgmod.__file__), "presets", "tiny-cpu-demo.toml"))
+    cfg = cfgmod.load(os.path.join(os.path.dirname(os.path.dirname(cfgmod.__file__)), "presets", "tiny-cpu-demo.toml"))
     cfg.data.output, cfg.data.max_samples, cfg.data.seq_length = str(tmp_path / "data"), 16, 384
     hs = cfg.hidden_states
     hs.engine, hs.python, hs.port = "vllm", vllm_python_path, free_port()

@@ -65,7 +65,7 @@ def test_schedules():
 
 
 def test_config_json_round_trip_llama_and_qwen_fields():
-    from speculators_core.target_info import TargetInfo
+    from speculators_core.target import TargetInfo
 
     llama = TargetInfo("meta-llama/Llama-3.1-8B", None, {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,

@@ -1,6 +1,6 @@
 """The embedded demo target (`builtin:tiny-qwen3`): its architecture, as plain data.
 
-`speculators_core.demo` builds it (random weights + a BPE tokenizer trained on the bundled chat
+`speculators_core.builtin.demo` builds it (random weights + a BPE tokenizer trained on the bundled chat
 data); this module only describes it, so configs can be validated before it is built.
 """
 

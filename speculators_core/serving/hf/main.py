@@ -1,0 +1,83 @@
+"""The hf engine's entry point: resolve the target and layer ids, load the model, serve until stopped.
+
+`python -m speculators_core.hf_server` parses the flags and calls `serve(args)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from speculators_core.builtin import ensure_model
+from speculators_core.errors import ExitCode
+from speculators_core.hidden_states.layers import LayerIdError, resolve_layer_ids
+from speculators_core.serving.hf.batcher import ForwardWorker, Metrics
+from speculators_core.serving.hf.http import HiddenStatesHTTPServer
+from speculators_core.serving.hf.model import HiddenStatesModel
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the server for parsed `hf_server` flags until SIGTERM/SIGINT; the exit code."""
+    model_path = str(ensure_model(args.model))
+    try:
+        layer_ids, num_layers = resolve_layer_ids(args.model, args.target_layer_ids)
+    except LayerIdError as e:
+        print(f"hf_server: {e}", file=sys.stderr)
+        return ExitCode.USAGE
+    storage = Path(args.hidden_states_path)
+    try:
+        storage.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"hf_server: --hidden-states-path {storage}: cannot create it ({e})", file=sys.stderr)
+        return ExitCode.USAGE
+    storage = storage.resolve()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    t0 = time.monotonic()
+    engine = HiddenStatesModel(model_path, layer_ids, device=args.device, dtype=args.dtype,
+                               trust_remote_code=args.trust_remote_code)
+    if engine.num_layers != num_layers:
+        print(f"hf_server: the model has {engine.num_layers} decoder layers but its config says {num_layers}",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    tokenizer = None
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=args.trust_remote_code)
+    except Exception as e:  # noqa: BLE001 - token-id prompts work without a tokenizer
+        print(f"hf_server: no tokenizer ({type(e).__name__}); text prompts disabled", file=sys.stderr)
+    max_len = args.max_model_len or int(getattr(engine.model.config.get_text_config(), "max_position_embeddings", 0)
+                                        or 1 << 20)
+    if stop.is_set():
+        return ExitCode.OK
+    metrics = Metrics()
+    worker = ForwardWorker(engine, max(args.max_batch_tokens, 1), metrics)
+    name = args.served_model_name or args.model
+    try:
+        srv = HiddenStatesHTTPServer((args.host, args.port), worker, storage, name, max_len, tokenizer)
+    except OSError as e:
+        worker.stop()
+        print(f"hf_server: cannot listen on {args.host}:{args.port}: {e} (is another server on that port? use --port)",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, name="hs-http", daemon=True).start()
+    print(f"hf_server: {engine.precision.describe()}", flush=True)
+    print(f"hf_server: serving {name} ({engine.num_layers} layers, ids {layer_ids}, {engine.dtype}, {engine.device}) "
+          f"on http://{args.host}:{args.port} -> {storage} (ready in {time.monotonic() - t0:.1f} s)", flush=True)
+    while not stop.wait(0.5):
+        pass
+    print("hf_server: stopping", flush=True)
+    srv.shutdown()
+    srv.server_close()
+    worker.stop()
+    return ExitCode.OK
+
+

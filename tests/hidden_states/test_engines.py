@@ -1,0 +1,83 @@
+"""The engine registry builds exactly the server command lines the planner builds today."""
+
+from __future__ import annotations
+
+import pytest
+
+from speculators_core import commands
+from speculators_core import config as C
+from speculators_core.serving.engines import ENGINES, ServerLaunch, ServerRequest, get_engine
+
+PLANNER_ONLY = ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")
+
+
+def _cfg(engine: str, gpus: list[int], **hs) -> C.RunConfig:
+    cfg = C.RunConfig()
+    cfg.model.target = "/models/tiny"
+    cfg.data.sources = ["sharegpt"]
+    cfg.hidden_states.engine = engine
+    cfg.hidden_states.gpus = gpus
+    cfg.hidden_states.target_layer_ids = [2, 4, 5, 8]
+    cfg.training.gpus = [] if not gpus else [max(gpus) + 1]
+    for k, v in hs.items():
+        setattr(cfg.hidden_states, k, v)
+    return cfg
+
+
+def _request(cfg: C.RunConfig, environ: dict) -> ServerRequest:
+    hs = cfg.hidden_states
+    return ServerRequest(
+        python=hs.python or commands.sys.executable, model=cfg.model.target, layer_ids=list(hs.target_layer_ids),
+        storage_dir=cfg.storage_dir, host=hs.host, port=hs.port, gpus=list(hs.gpus), device=hs.device,
+        dtype=hs.dtype, data_parallel_size=hs.data_parallel_size, tensor_parallel_size=hs.tensor_parallel_size,
+        gpu_memory_utilization=hs.gpu_memory_utilization, max_model_len=hs.max_model_len, connector=hs.connector,
+        extra_args=list(hs.extra_args), trust_remote_code=cfg.model.trust_remote_code, environ=environ)
+
+
+def _today(cfg: C.RunConfig, environ: dict) -> commands.Stage:
+    return next(s for s in commands.build_stages(cfg, None, environ=environ, cores=4) if s.name == "server")
+
+
+CASES = {
+    "hf-cpu": ("hf", [], {}),
+    "hf-cpu-options": ("hf", [], {"dtype": "bf16", "max_model_len": 4096, "extra_args": ["--max-batch-tokens", "64"]}),
+    "hf-gpu": ("hf", [0], {"device": "auto"}),
+    "vllm-gpu-stock": ("vllm", [0, 1], {"data_parallel_size": 2, "gpu_memory_utilization": 0.85}),
+    "vllm-gpu-tp-len": ("vllm", [2, 3], {"tensor_parallel_size": 2, "max_model_len": 2048}),
+    "vllm-cpu": ("vllm", [], {}),
+    "vllm-cpu-eager-given": ("vllm", [], {"extra_args": ["--no-enforce-eager"], "connector": "cpu"}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("trust", [False, True])
+def test_engine_launch_equals_todays_server_stage(case, trust):
+    engine, gpus, hs = CASES[case]
+    cfg = _cfg(engine, gpus, **hs)
+    cfg.model.trust_remote_code = trust
+    environ = {"PYTHONPATH": "/elsewhere"}
+    stage = _today(cfg, environ)
+    launch = get_engine(engine).launch(_request(cfg, environ))
+    assert isinstance(launch, ServerLaunch)
+    assert launch.argv == stage.argv
+    assert launch.env == {k: v for k, v in stage.env.items() if k not in PLANNER_ONLY}
+    assert launch.description == stage.description
+
+
+def test_vllm_on_cpu_uses_our_connector_eagerly():
+    cfg = _cfg("vllm", [])
+    launch = get_engine("vllm").launch(_request(cfg, {}))
+    assert "--enforce-eager" in launch.argv and launch.env["VLLM_CPU_KVCACHE_SPACE"] == "2"
+    assert "CPUHiddenStatesConnector" in launch.argv[launch.argv.index("--kv-transfer-config") + 1]
+    assert launch.env["PYTHONPATH"].split(":")[0] == commands.package_root()
+    gpu = get_engine("vllm").launch(_request(_cfg("vllm", [0]), {}))
+    assert "--enforce-eager" not in gpu.argv and gpu.env == {}
+    assert "ExampleHiddenStatesConnector" in gpu.argv[gpu.argv.index("--kv-transfer-config") + 1]
+
+
+def test_registry_properties_and_unknown_names():
+    assert set(ENGINES) == {"hf", "vllm"}
+    assert get_engine("hf").max_gpus == 1 and not get_engine("hf").needs_vllm
+    assert get_engine("vllm").max_gpus is None and get_engine("vllm").needs_vllm
+    with pytest.raises(ValueError, match="hf, vllm|vllm, hf"):
+        get_engine("sglang")
