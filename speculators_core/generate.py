@@ -16,7 +16,7 @@ import asyncio
 import sys
 from typing import Optional
 
-from speculators_core import stage_args
+from speculators_core.plan import flags as stage_args
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from speculators_core import stage_args
+from speculators_core.plan import flags as stage_args
 
 
 def main(argv: Optional[list[str]] = None) -> int:

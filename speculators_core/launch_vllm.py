@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Optional
 
-from speculators_core import stage_args
+from speculators_core.plan import flags as stage_args
 from speculators_core.errors import ExitCode
 from speculators_core.serving.vllm import CPU_KVCACHE_SPACE, choose_connector, has_gpu, plugin_pythonpath, vllm_serve_argv
 

@@ -150,7 +150,7 @@ def _options(obj: PrepareOptions | argparse.Namespace | Sequence[str]) -> Prepar
         return obj
     if isinstance(obj, argparse.Namespace):
         return PrepareOptions.from_args(obj)
-    from speculators_core.stage_args import prepare_parser
+    from speculators_core.plan.flags import prepare_parser
 
     return PrepareOptions.from_args(prepare_parser().parse_args(list(obj)))
 
@@ -477,7 +477,7 @@ def _check_stop() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from speculators_core.stage_args import prepare_parser
+    from speculators_core.plan.flags import prepare_parser
 
     args = prepare_parser().parse_args(argv)
     opts = PrepareOptions.from_args(args)

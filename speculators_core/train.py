@@ -18,7 +18,7 @@ from speculators_core.training.trainer import Trainer
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from speculators_core.stage_args import train_parser
+    from speculators_core.plan.flags import train_parser
 
     args = train_parser().parse_args(argv)
     import signal

@@ -14,8 +14,8 @@ import argparse
 from speculators_core import precision  # stdlib only at import time
 
 
-def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=prog, description=description)
+def _parser(prog: str, description: str, **kw) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=prog, description=description, **kw)
 
 
 def _add_bool(p: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:

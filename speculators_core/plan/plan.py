@@ -14,7 +14,7 @@ from speculators_core.plan.script import render_script
 from speculators_core.plan.stages import Stage, build_stages
 
 if TYPE_CHECKING:
-    from speculators_core.target_info import TargetInfo
+    from speculators_core.target import TargetInfo
 
 
 @dataclass
@@ -51,7 +51,7 @@ def plan_run(cfg: cfgmod.RunConfig, target: Optional["TargetInfo"] = None, run_d
     (`load_target`; False = plan without the target's facts, as a caller that knows it is unreachable)."""
     note = None
     if target is None and load_target:
-        from speculators_core.target_info import try_load_target
+        from speculators_core.target import try_load_target
 
         target, note = try_load_target(cfg.model.target)
     problems = cfgmod.validate(cfg, target)

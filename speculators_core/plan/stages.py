@@ -21,7 +21,7 @@ from speculators_core.plan.flags import extra_flags as _extra_flags, num as _num
 from speculators_core.serving.engines import ServerRequest, get_engine
 
 if TYPE_CHECKING:
-    from speculators_core.target_info import TargetInfo
+    from speculators_core.target import TargetInfo
 
 #: Skip rules a stage may carry (`Stage.skip_if`); the supervisor's `stage_done` evaluates them.
 SKIP_RULES = ("model_built", "prepared")

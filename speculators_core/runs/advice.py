@@ -19,7 +19,7 @@ from typing import Optional
 
 from speculators_core.config import RunConfig
 from speculators_core.runs.gpu import GpuInfo
-from speculators_core.target_info import DTYPE_BYTES, TargetInfo
+from speculators_core.target import DTYPE_BYTES, TargetInfo
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2

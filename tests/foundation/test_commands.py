@@ -12,8 +12,8 @@ from speculators_core import config as C
 from speculators_core.plan import flags as stage_args
 from speculators_core.plan.stages import build_stages
 from speculators_core.plan.script import render_script
-from speculators_core.presets import find_preset, list_presets
-from speculators_core.target_info import load_target
+from speculators_core.config.presets import find_preset, list_presets
+from speculators_core.target import load_target
 
 from .test_config import qwen_like
 

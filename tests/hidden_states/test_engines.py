@@ -1,12 +1,23 @@
-"""The engine registry builds exactly the server command lines the planner builds today."""
+"""The engine registry builds exactly the server command lines the planner built before it existed.
+
+`data/server_commands_before_registry.json` was recorded from the planner's own server-stage code
+(commands.build_stages at c13b53b) on the cases below: the registry and the planner that now uses
+it must both reproduce it (the interpreter and our package root stand as <PY> and <ROOT>)."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import pytest
 
-from speculators_core import commands
 from speculators_core import config as C
+from speculators_core.plan import stages as planner
 from speculators_core.serving.engines import ENGINES, ServerLaunch, ServerRequest, get_engine
+from speculators_core.serving.vllm import package_root
+
+RECORDED = json.loads((Path(__file__).parent / "data" / "server_commands_before_registry.json").read_text())
 
 PLANNER_ONLY = ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")
 
@@ -27,15 +38,20 @@ def _cfg(engine: str, gpus: list[int], **hs) -> C.RunConfig:
 def _request(cfg: C.RunConfig, environ: dict) -> ServerRequest:
     hs = cfg.hidden_states
     return ServerRequest(
-        python=hs.python or commands.sys.executable, model=cfg.model.target, layer_ids=list(hs.target_layer_ids),
+        python=hs.python or sys.executable, model=cfg.model.target, layer_ids=list(hs.target_layer_ids),
         storage_dir=cfg.storage_dir, host=hs.host, port=hs.port, gpus=list(hs.gpus), device=hs.device,
         dtype=hs.dtype, data_parallel_size=hs.data_parallel_size, tensor_parallel_size=hs.tensor_parallel_size,
         gpu_memory_utilization=hs.gpu_memory_utilization, max_model_len=hs.max_model_len, connector=hs.connector,
         extra_args=list(hs.extra_args), trust_remote_code=cfg.model.trust_remote_code, environ=environ)
 
 
-def _today(cfg: C.RunConfig, environ: dict) -> commands.Stage:
-    return next(s for s in commands.build_stages(cfg, None, environ=environ, cores=4) if s.name == "server")
+def _planned(cfg: C.RunConfig, environ: dict) -> planner.Stage:
+    return next(s for s in planner.build_stages(cfg, None, environ=environ, cores=4) if s.name == "server")
+
+
+def _placeholders(values):
+    root = f"{package_root()}:/elsewhere"
+    return [("<PY>" if v == sys.executable else "<ROOT>:/elsewhere" if v == root else v) for v in values]
 
 
 CASES = {
@@ -56,12 +72,15 @@ def test_engine_launch_equals_todays_server_stage(case, trust):
     cfg = _cfg(engine, gpus, **hs)
     cfg.model.trust_remote_code = trust
     environ = {"PYTHONPATH": "/elsewhere"}
-    stage = _today(cfg, environ)
+    recorded = RECORDED[f"{case}|{trust}"]
     launch = get_engine(engine).launch(_request(cfg, environ))
     assert isinstance(launch, ServerLaunch)
-    assert launch.argv == stage.argv
-    assert launch.env == {k: v for k, v in stage.env.items() if k not in PLANNER_ONLY}
-    assert launch.description == stage.description
+    assert _placeholders(launch.argv) == recorded["argv"]
+    assert dict(zip(launch.env, _placeholders(launch.env.values()))) == recorded["env"]
+    assert launch.description == recorded["description"]
+    stage = _planned(cfg, environ)  # the planner adds only its own variables
+    assert stage.argv == launch.argv and stage.description == launch.description
+    assert {k: v for k, v in stage.env.items() if k not in PLANNER_ONLY} == launch.env
 
 
 def test_vllm_on_cpu_uses_our_connector_eagerly():
@@ -69,7 +88,7 @@ def test_vllm_on_cpu_uses_our_connector_eagerly():
     launch = get_engine("vllm").launch(_request(cfg, {}))
     assert "--enforce-eager" in launch.argv and launch.env["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert "CPUHiddenStatesConnector" in launch.argv[launch.argv.index("--kv-transfer-config") + 1]
-    assert launch.env["PYTHONPATH"].split(":")[0] == commands.package_root()
+    assert launch.env["PYTHONPATH"].split(":")[0] == package_root()
     gpu = get_engine("vllm").launch(_request(_cfg("vllm", [0]), {}))
     assert "--enforce-eager" not in gpu.argv and gpu.env == {}
     assert "ExampleHiddenStatesConnector" in gpu.argv[gpu.argv.index("--kv-transfer-config") + 1]

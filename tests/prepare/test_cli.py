@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from speculators_core.stage_args import prepare_parser
+from speculators_core.plan.flags import prepare_parser
 
 
 def _run(argv, tmp_path):

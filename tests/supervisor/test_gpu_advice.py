@@ -12,7 +12,7 @@ import pytest
 from speculators_core import config as cfgmod
 from speculators_core.runs.advice import assignment_warnings, drafter_training_bytes, suggest_split
 from speculators_core.runs.gpu import GpuInfo, GpuProcess, GpuSampler, gpu_roles, probe_gpus, visible_nvml_indices
-from speculators_core.target_info import TargetInfo
+from speculators_core.target import TargetInfo
 
 GIB = 1024.0  # MiB
 

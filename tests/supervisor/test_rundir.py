@@ -6,7 +6,7 @@ import time
 from speculators_core import config as cfgmod
 from speculators_core.runs import rundir
 from speculators_core.plan.script import render_script
-from speculators_core.presets import find_preset
+from speculators_core.config.presets import find_preset
 from speculators_core.runs.supervisor import Supervisor
 
 

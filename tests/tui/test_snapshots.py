@@ -28,7 +28,7 @@ async def settle(pilot) -> None:
 
 def at_step(step: int):
     """run_before: open the wizard on PRESET at `step` (0-3), as the start screen does."""
-    from speculators_core.presets import find_preset
+    from speculators_core.config.presets import find_preset
 
     async def before(pilot) -> None:
         await pilot.pause()

@@ -145,7 +145,7 @@ async def test_wizard_end_to_end_with_keys(user_config, tmp_path, monkeypatch):
         assert out.exists() and out.stat().st_mode & 0o111
         from speculators_core.plan.stages import build_stages
         from speculators_core.plan.script import render_script
-        from speculators_core.target_info import try_load_target
+        from speculators_core.target import try_load_target
 
         assert out.read_text() == render_script(build_stages(again, try_load_target(again.model.target)[0]),
                                                 again, str(saved))
@@ -158,7 +158,7 @@ async def test_wizard_end_to_end_with_keys(user_config, tmp_path, monkeypatch):
 
 async def test_no_gpu_offers_the_cpu_path(user_config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from speculators_core.presets import find_preset
+    from speculators_core.config.presets import find_preset
 
     app = SpeculatorsApp(gpu_probe=no_gpus, runs_dirs=[])
     async with app.run_test(size=(100, 40)) as pilot:
@@ -218,7 +218,7 @@ async def test_a_failing_gpu_probe_is_reported(user_config, tmp_path, monkeypatc
     app = SpeculatorsApp(gpu_probe=broken, runs_dirs=[])
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
-        from speculators_core.presets import find_preset
+        from speculators_core.config.presets import find_preset
 
         app.open_wizard(find_preset("tiny-cpu-demo").load(), "test", step=1)
         await app.workers.wait_for_complete()
@@ -228,7 +228,7 @@ async def test_a_failing_gpu_probe_is_reported(user_config, tmp_path, monkeypatc
 
 async def test_gpu_roles_by_mouse(user_config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from speculators_core.presets import find_preset
+    from speculators_core.config.presets import find_preset
 
     app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
     async with app.run_test(size=(100, 40)) as pilot:
