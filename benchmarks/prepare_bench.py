@@ -402,8 +402,8 @@ def whole_call(a, model: Path, data: Path, work: Path) -> None:
               + f", interpreter start + CLI imports + exit + rest {other:.2f}s"
               + (("  [load tokenizer: tokenizers + jinja2 only, no transformers/torch]" if "loaded with tokenizers" in out
                   else "  [load tokenizer includes importing transformers+torch]") if "cold" in name else
-                 "  [load tokenizer = unpickling the cached tokenizer; datasets+torch imported on a thread "
-                 "during processing]"))
+                 "  [load tokenizer = unpickling the cached tokenizer; output written with pyarrow, no "
+                 "datasets/torch import]"))
 
 
 def _compare_outputs(ours: Path, seed: Path, seq_length: int) -> None:

@@ -250,23 +250,6 @@ def _tokenizer_and_encoder(opts: PrepareOptions, model_path: str, tokenizer_file
     return tokenizer, encoder, status, key
 
 
-def _import_in_background() -> Any:
-    """Import what writing the output needs (datasets, torch) on a thread while the workers
-    process the rows: the parent mostly waits on their pipes then, so the imports cost no wall time."""
-    import threading
-
-    def run() -> None:
-        try:
-            import datasets  # noqa: F401
-            import torch  # noqa: F401
-        except Exception:  # pragma: no cover - writing imports them again and reports the error
-            pass
-
-    thread = threading.Thread(target=run, name="prepare-imports", daemon=True)
-    thread.start()
-    return thread
-
-
 def _check_output(opts: PrepareOptions, inputs: dict[str, Any], log: Callable[[str], None]) -> bool:
     """True when the output already holds exactly this preparation. Raises when it holds another."""
     from speculators_core.data.manifest import fingerprint, is_complete, read_manifest
@@ -374,16 +357,14 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     pool = None
     saved_env = os.environ.get("TOKENIZERS_PARALLELISM")
     bar = None
-    importer = None
     try:
         if workers > 1:
             # Parallelism comes from the processes; the Rust thread pool must not be forked in use.
             os.environ["TOKENIZERS_PARALLELISM"] = "false"
-            # (created before the progress bar and the import thread: fork while no helper thread runs)
+            # (created before the progress bar: fork while no helper thread runs)
             t = time.perf_counter()
             pool = ChunkPool(processor, workers)
             timings["worker start-up"] = time.perf_counter() - t
-            importer = _import_in_background()
             results = pool.map(chunks)
         else:
             results = map(processor, chunks)
@@ -422,8 +403,6 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
             tokenizer_cache.drop(cache_key)
         raise
     finally:
-        if importer is not None:
-            importer.join()  # no fork (a restart's pool) while it may hold an import lock
         if bar is not None:
             bar.close()
         if pool is not None:
@@ -497,8 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     _code = main()
-    # Skip the interpreter's teardown (freeing every row, torch's and datasets' exit hooks: about
-    # 0.4 s): everything is written, the workers are reaped, the output renamed into place.
+    # Skip the interpreter's teardown (freeing every row and the tokenizer: a fraction of a second): everything is written, the workers are reaped, the output renamed into place.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(_code)
