@@ -101,7 +101,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _wait_health(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
-    from speculators_core.wait_health import wait_or_raise
+    from speculators_core.serving.health import wait_or_raise
 
     wait_or_raise(url, proc, timeout, log, interval=0.5)
 
@@ -180,11 +180,10 @@ def serve_and_measure(ckpt: Path, prompts_text: list[str], work: Path, vllm_pyth
 
 def run(work: Path, epochs: int, lr: float, held_out: int, max_new_tokens: int, vllm_python: str,
         train_prompts: int | None = None) -> dict:
-    from speculators_core import demo
-    from speculators_core.paths import builtin_model_dir
+    from speculators_core.builtin import ensure_model
 
     work.mkdir(parents=True, exist_ok=True)
-    model_dir = demo.build(builtin_model_dir("tiny-qwen3"))
+    model_dir = ensure_model("builtin:tiny-qwen3")
     prompts = demo_prompts()
     train_p, test_p = prompts[:-held_out], prompts[-held_out:]
     if train_prompts:

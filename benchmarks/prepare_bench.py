@@ -141,7 +141,7 @@ def stdlib_chats(n: int, seed: int = 0) -> list[list[dict]]:
 
 
 def bench_tokenizer(out_dir: Path, chats: list[list[dict]], vocab_size: int) -> Path:
-    from speculators_core.demo import build_tokenizer
+    from speculators_core.builtin.demo import build_tokenizer
 
     texts = [m["content"] for c in chats[:500] for m in c]
     tok = build_tokenizer(out_dir, vocab_size, texts)

@@ -5,7 +5,7 @@ The code lives in `speculators_core.builtin.demo`; run scripts call this module 
 
 import sys
 
-from speculators_core.builtin.demo import MARKER, build, build_tokenizer, demo_texts, main  # noqa: F401
+from speculators_core.builtin.demo import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,101 +23,16 @@ import signal
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from speculators_core.data import tokenizer_loading
 from speculators_core.data.errors import PrepareError
+from speculators_core.data.options import PrepareOptions, PrepareSummary
 from speculators_core.paths import is_builtin, resolve_data_source, resolve_model
 
 CHUNK_ROWS = 64
-
-
-@dataclass
-class PrepareOptions:
-    model: str
-    data: list[str]
-    output: str
-    seq_length: int = 8192
-    max_samples: int | None = None
-    minimum_valid_tokens: int | None = None
-    num_workers: int = 1
-    seed: int = 0
-    overwrite: bool = False
-    trust_remote_code: bool = False
-    #: encode every row with the tokenizer's encode_batch (no word encoder; same output, slower)
-    exact_tokenizer: bool = False
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "PrepareOptions":
-        return cls(
-            model=args.model, data=list(args.data), output=args.output, seq_length=args.seq_length,
-            max_samples=args.max_samples, minimum_valid_tokens=args.minimum_valid_tokens,
-            num_workers=args.num_preprocessing_workers, seed=args.seed, overwrite=args.overwrite,
-            trust_remote_code=args.trust_remote_code, exact_tokenizer=args.exact_tokenizer,
-        )
-
-    def fingerprinted(self) -> dict[str, Any]:
-        """The options that change the output (workers, overwrite and exact_tokenizer do not)."""
-        return {"seq_length": self.seq_length, "max_samples": self.max_samples,
-                "minimum_valid_tokens": self.minimum_valid_tokens, "seed": self.seed}
-
-
-@dataclass
-class PrepareSummary:
-    output: str
-    rows_total: int = 0          # rows in all sources
-    rows_in: int = 0             # rows read (fewer than rows_total when --max-samples stops early)
-    rows_kept: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    truncated: int = 0
-    assistant_turns_not_found: int = 0  # kept rows' assistant turns the template rewrote beyond recognition
-    tokens: int = 0
-    trainable_tokens: int = 0
-    mean_length: float = 0.0
-    seconds: float = 0.0         # whole call: hashing, tokenizer load, processing, writing
-    process_seconds: float = 0.0  # rendering + tokenising + masks only
-    already_prepared: bool = False
-    notes: dict[str, str] = field(default_factory=dict)
-    word_encoded: int = 0        # rows tokenised by the word encoder (the rest: encode_batch)
-    word_checked: int = 0        # of those, rows also encoded by the tokenizer and compared
-    batch_encoded: int = 0       # rows tokenised by the tokenizer's encode_batch
-    word_encoder_off: str = ""   # why the word encoder was not used ("" when it was)
-    #: seconds per step of the whole call (check inputs, load tokenizer, probes, read, worker
-    #: start-up, process, write arrow, token_freq); see FIXED_COSTS
-    timings: dict[str, float] = field(default_factory=dict)
-    tokenizer_cache: str = ""    # "hit", "stored" (a miss, now cached), "off" or why not cached
-    #: on a cache miss: "tokenizers" (loaded without transformers) or "transformers (why)"
-    tokenizer_loader: str = ""
-
-    def lines(self) -> list[str]:
-        if self.already_prepared:
-            return [f"already prepared: {self.output} (same tokenizer, data and options); nothing to do"]
-        dropped = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
-        out = [
-            f"prepared {self.output}",
-            f"  rows in: {self.rows_in} (of {self.rows_total})   kept: {self.rows_kept}   dropped: "
-            f"{sum(self.dropped.values())} ({dropped})   truncated: {self.truncated}",
-            f"  tokens: {self.tokens}   trainable tokens: {self.trainable_tokens} "
-            f"({100.0 * self.trainable_tokens / max(1, self.tokens):.1f}%)   mean length: {self.mean_length:.1f}",
-            f"  time: {self.seconds:.1f}s in all; processing {self.process_seconds:.1f}s "
-            f"({self.rows_in / max(self.process_seconds, 1e-9):.0f} rows/s, "
-            f"{self.tokens / max(self.process_seconds, 1e-9):.0f} tokens/s)",
-        ]
-        if self.timings:
-            out.append("  steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timings.items())
-                       + (f" (tokenizer cache: {self.tokenizer_cache})" if self.tokenizer_cache else "")
-                       + (f" (loaded with {self.tokenizer_loader})" if self.tokenizer_loader else ""))
-        if self.word_encoder_off:
-            out.append(f"  tokenizer: encode_batch for every row (word encoder off: {self.word_encoder_off})")
-        else:
-            out.append(f"  tokenizer: word encoder for {self.word_encoded} row(s) ({self.word_checked} checked "
-                       f"against the tokenizer, all equal), encode_batch for {self.batch_encoded}")
-        if self.assistant_turns_not_found:
-            out.append(f"  warning: {self.assistant_turns_not_found} assistant turn(s) were not found in the "
-                       f"rendered text and are not trained on (the chat template rewrites them)")
-        out += [f"  first {k}: {v}" for k, v in self.notes.items()]
-        return out
 
 
 # -- resolution ---------------------------------------------------------------------------------------
@@ -179,77 +94,6 @@ def is_prepared(args_or_options: PrepareOptions | argparse.Namespace | Sequence[
 
 
 # -- the work -----------------------------------------------------------------------------------------
-def load_tokenizer(model_path: str, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
-    except Exception as exc:
-        raise PrepareError(
-            f"--model {model_path}: cannot load the tokenizer ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            f"fix: pass a local model directory with tokenizer files, download the model into the HF "
-            f"cache first (`huggingface-cli download {model_path}`), or add --trust-remote-code if "
-            f"the tokenizer needs custom code"
-        ) from None
-    return tok
-
-
-def light_tokenizer_enabled() -> bool:
-    """Load tokenizers without transformers where that is exact (`data/light_tokenizer.py`);
-    SPECULATORS_PREPARE_LIGHT_TOKENIZER=0 always uses AutoTokenizer (the output is the same)."""
-    return os.environ.get("SPECULATORS_PREPARE_LIGHT_TOKENIZER", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-def _tokenizer_and_encoder(opts: PrepareOptions, model_path: str, tokenizer_files: dict[str, str],
-                           timings: dict[str, float], loader_out: list[str] | None = None
-                           ) -> tuple[Any, tuple[Any, str], str, str | None]:
-    """(tokenizer, (word encoder | None, why not), cache status, cache key): from the tokenizer
-    cache when it holds this exact tokenizer (no transformers/torch import, no probes), else loaded
-    (with `tokenizers` alone where `light_tokenizer` vouches for it, with AutoTokenizer otherwise),
-    probed, and cached for the next run. `loader_out` receives how it was loaded on a miss."""
-    loader_out = loader_out if loader_out is not None else []
-    from speculators_core.data import tokenizer_cache
-    from speculators_core.data.manifest import tokenizer_dir
-    from speculators_core.data.masks import backend
-
-    t = time.perf_counter()
-    key, status = None, "off"
-    if opts.trust_remote_code:
-        status = "off (remote code)"
-    elif tokenizer_cache.enabled():
-        key = tokenizer_cache.cache_key(tokenizer_files, tokenizer_dir(model_path), opts.exact_tokenizer)
-        bundle = tokenizer_cache.load(key)
-        if bundle is not None:
-            tokenizer = bundle["tokenizer"]
-            encoder = bundle["word_encoder"]
-            if encoder is not None:
-                encoder.bind(backend(tokenizer))
-            timings["load tokenizer"] = time.perf_counter() - t
-            timings["probes"] = 0.0
-            return tokenizer, (encoder, bundle["word_encoder_off"]), "hit", key
-    tokenizer, loader = None, "transformers"
-    if not opts.trust_remote_code and light_tokenizer_enabled():
-        from speculators_core.data import light_tokenizer
-
-        tokenizer, why = light_tokenizer.load(model_path)
-        loader = "tokenizers" if tokenizer is not None else f"transformers ({why})"
-    if tokenizer is None:
-        tokenizer = load_tokenizer(model_path, opts.trust_remote_code)
-    timings["load tokenizer"] = time.perf_counter() - t
-    loader_out.append(loader)
-    t = time.perf_counter()
-    if opts.exact_tokenizer:
-        encoder: tuple[Any, str] = (None, "--exact-tokenizer")
-    else:
-        from speculators_core.data.word_encoder import WordEncoder
-
-        encoder = WordEncoder.build(backend(tokenizer))
-    timings["probes"] = time.perf_counter() - t
-    if key is not None:
-        status = "stored" if tokenizer_cache.store(key, tokenizer, *encoder) else "not stored"
-    return tokenizer, encoder, status, key
-
-
 def _check_output(opts: PrepareOptions, inputs: dict[str, Any], log: Callable[[str], None]) -> bool:
     """True when the output already holds exactly this preparation. Raises when it holds another."""
     from speculators_core.data.manifest import fingerprint, is_complete, read_manifest
@@ -331,7 +175,7 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
 
     timings: dict[str, float] = {"check inputs": time.perf_counter() - t0}
     loader: list[str] = []
-    tokenizer, encoder, cache_status, cache_key = _tokenizer_and_encoder(opts, model_path, inputs["tokenizer"],
+    tokenizer, encoder, cache_status, cache_key = tokenizer_loading.tokenizer_and_encoder(opts, model_path, inputs["tokenizer"],
                                                                          timings, loader)
     t = time.perf_counter()
     table = open_sources(data)

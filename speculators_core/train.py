@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from speculators_core.hidden_states.layers import check_layer_ids  # noqa: F401  (the trainer's layer-id rules)
 from speculators_core.training.trainer import Trainer
 
 

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from speculators_core.errors import ExitCode
-from speculators_core.serving.health import is_healthy, wait, wait_or_raise  # noqa: F401
+from speculators_core.serving.health import wait
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,10 +28,9 @@ def _isolated_user_dirs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_target() -> Path:
     """Directory of the built `builtin:tiny-qwen3` target (random Qwen3, BPE tokenizer, ChatML)."""
-    from speculators_core import demo
-    from speculators_core.paths import builtin_model_dir
+    from speculators_core.builtin import ensure_model
 
-    return demo.build(builtin_model_dir("tiny-qwen3"))
+    return ensure_model("builtin:tiny-qwen3")
 
 
 def free_port() -> int:

@@ -54,7 +54,7 @@ def stop_server(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 
 def wait_health(url: str, proc: subprocess.Popen, timeout: float, log: Optional[Path] = None) -> None:
-    from speculators_core.wait_health import wait_or_raise
+    from speculators_core.serving.health import wait_or_raise
 
     wait_or_raise(url, proc, timeout, log)
 

@@ -11,7 +11,6 @@ from typing import Optional
 
 from speculators_core import procs
 from speculators_core.runs import layout, rundir
-from speculators_core.runs.rundir import create_run_dir  # noqa: F401  (part of this module's face)
 
 
 def start_detached(cfg, source: Optional[str] = None, parent: Optional[str] = None,

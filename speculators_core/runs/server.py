@@ -10,7 +10,6 @@ import urllib.parse
 import urllib.request
 from typing import Optional
 
-from speculators_core import procs  # noqa: F401
 from speculators_core.plan.stages import Stage, endpoint_url
 from speculators_core.runs import rundir
 from speculators_core.runs.children import _Child
@@ -46,7 +45,7 @@ class ServerMixin:
 
     def _wait_healthy(self, child: _Child, timeout: float, watch: Optional[_Child] = None) -> str:
         """'ok' | 'exited' (server died) | 'timeout' | 'task_exited' (the watched task ended)."""
-        from speculators_core.wait_health import is_healthy
+        from speculators_core.serving.health import is_healthy
 
         url = self._health_url(child.stage)
         deadline = time.monotonic() + timeout
@@ -139,7 +138,7 @@ class ServerMixin:
 
     def _server_hung(self, server: Stage) -> bool:
         """True once a running server has failed every /health check for `hang_timeout` seconds."""
-        from speculators_core.wait_health import is_healthy
+        from speculators_core.serving.health import is_healthy
 
         now = time.monotonic()
         if now < self._next_health:

@@ -40,10 +40,10 @@ def stage_done(stage: Stage) -> Optional[str]:
     argv = stage.argv
     try:
         if stage.skip_if == "model_built" and "--model-dir" in argv:
-            from speculators_core.demo import MARKER
+            from speculators_core.builtin import is_built
 
             model_dir = Path(argv[argv.index("--model-dir") + 1])
-            if (model_dir / MARKER).exists():
+            if is_built(model_dir):
                 return f"the demo target is already built in {model_dir}"
         elif stage.skip_if == "prepared" and stage.module == "speculators_core.prepare":
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from speculators_core.plan.flags import num  # argv numbers as the planner writes them
 from speculators_core.serving import vllm
 
 
@@ -42,17 +43,6 @@ class ServerLaunch:
     #: Variables this engine adds to the server's environment (not the planner's GPU/thread settings).
     env: dict[str, str]
     description: str
-
-
-def cli_number(v: object) -> str:
-    """Numbers as a person writes them on a command line: 1e-4 (not 0.0001), 0.9, 8192."""
-    if isinstance(v, float):
-        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
-            mant, exp = f"{v:.12e}".split("e")
-            mant = mant.rstrip("0").rstrip(".")
-            return f"{mant}e{int(exp)}"
-        return repr(v)
-    return str(v)
 
 
 def _where(gpus: list[int]) -> str:
@@ -88,7 +78,7 @@ class HfEngine(Engine):
         if req.dtype != "auto":
             argv += ["--dtype", req.dtype]
         if req.max_model_len is not None:
-            argv += ["--max-model-len", cli_number(req.max_model_len)]
+            argv += ["--max-model-len", num(req.max_model_len)]
         if req.trust_remote_code:
             argv.append("--trust-remote-code")
         argv += list(req.extra_args)
@@ -107,7 +97,7 @@ class VllmEngine(Engine):
             args += ["--data-parallel-size", str(req.data_parallel_size)]
         if req.tensor_parallel_size != 1:
             args += ["--tensor-parallel-size", str(req.tensor_parallel_size)]
-        args += ["--gpu-memory-utilization", cli_number(req.gpu_memory_utilization)]
+        args += ["--gpu-memory-utilization", num(req.gpu_memory_utilization)]
         if req.max_model_len:
             args += ["--max-model-len", str(req.max_model_len)]
         on_gpu = bool(req.gpus)

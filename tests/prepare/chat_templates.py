@@ -1,5 +1,5 @@
 """Tiny local tokenizers with the chat-template styles stage 1 must handle (built offline with the
-`tokenizers` library, like `speculators_core.demo.build_tokenizer`)."""
+`tokenizers` library, like `speculators_core.builtin.demo.build_tokenizer`)."""
 
 from __future__ import annotations
 

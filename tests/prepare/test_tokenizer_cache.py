@@ -166,13 +166,13 @@ def test_warm_cli_imports_neither_torch_nor_auto_tokenizer_before_processing(sty
     code = (
         "import sys\n"
         "from speculators_core import prepare\n"
-        "from speculators_core.data.masks import backend\n"
-        "orig = prepare._tokenizer_and_encoder\n"
+        "from speculators_core.data import tokenizer_loading\n"
+        "orig = tokenizer_loading.tokenizer_and_encoder\n"
         "def probe(*a, **k):\n"
         "    r = orig(*a, **k)\n"
         "    print('TORCH', 'torch' in sys.modules, 'AUTO', 'transformers.models.auto.tokenization_auto' in sys.modules)\n"
         "    return r\n"
-        "prepare._tokenizer_and_encoder = probe\n"
+        "tokenizer_loading.tokenizer_and_encoder = probe\n"
         f"sys.exit(prepare.main(['--model', {str(model)!r}, '--data', {str(data)!r}, '--output', {str(tmp_path / 'b')!r}]))\n"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
