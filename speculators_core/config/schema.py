@@ -86,6 +86,10 @@ class HiddenStatesSection:
     env: dict[str, str] = field(default_factory=dict)
     #: Seconds to wait for /health before declaring the start failed.
     start_timeout: float = 900.0
+    #: Name of the environment variable that holds the servers' API key ("" = no key). The key itself
+    #: never appears in run.toml, run.sh or argv: vLLM gets it as VLLM_API_KEY, the hf engine and the
+    #: clients as `--api-key-env NAME`.
+    api_key_env: str = ""
 
 
 @dataclass

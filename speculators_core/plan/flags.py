@@ -88,11 +88,19 @@ def hf_server_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-model-len", type=int, default=None, help="reject prompts longer than this")
     p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens per batched forward")
     p.add_argument("--served-model-name", default=None)
+    _add_api_key_env(p, "require this key (Authorization: Bearer) on /v1 requests")
     _add_bool(p, "trust-remote-code", False, "allow the model's custom code")
     return p
 
 
+def _add_api_key_env(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--api-key-env", default=None, metavar="NAME",
+                   help=f"the environment variable that holds the API key: {what} (the key never goes on "
+                        f"the command line)")
+
+
 def _client_args(p: argparse.ArgumentParser) -> None:
+    _add_api_key_env(p, "sent as Authorization: Bearer to the hidden-states servers")
     p.add_argument("--vllm-endpoint", action="append", default=None,
                    help="hidden-states server URL, e.g. http://127.0.0.1:8000/v1 (repeatable: balanced)")
     p.add_argument("--hidden-states-storage", default=None,
