@@ -141,7 +141,7 @@ def measure(a, dtype: str) -> dict:
            "doc_len": doc, "ttt_steps": K, "num_layers": a.num_layers, "tokens_per_step": tokens, "steps": steps,
            "trainable_params_m": sum(p.numel() for p in params) / 1e6, "step_s": dt / steps,
            "tokens_per_s": tok_s, "model_flops_per_token": flops_tok,
-           "achieved_tflops": flops_tok * tok_s / 1e12, "final_loss": float(loss)}
+           "achieved_tflops": flops_tok * tok_s / 1e12, "final_loss": float(loss.detach())}
     if cuda:
         res["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
         peak = next((v for k, v in BF16_PEAK_TFLOPS if k in res["device"]), None)
