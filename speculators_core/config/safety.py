@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: An environment variable name a shell can assign (`NAME=value`) and expand (`${NAME}`).
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A host name or IP address as vLLM/uvicorn take it: no spaces, quotes or shell characters.
-HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*|\[[0-9A-Fa-f:.]+\]")
+HOST = re.compile(r"[A-Za-z0-9:][A-Za-z0-9._:-]*|\[[0-9A-Fa-f:.]+\]")
 #: `hidden_states.env` keys whose values are secrets: never written to run.toml, run.sh, stages.json.
 SECRET_KEY = re.compile(r"TOKEN|KEY|SECRET|PASSWORD", re.IGNORECASE)
 #: A value that names the variable holding the secret instead of holding it: `${NAME}`, or the
