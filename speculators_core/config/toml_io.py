@@ -165,7 +165,18 @@ def load(path: Union[str, os.PathLike]) -> RunConfig:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"{p}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
                           f"TOML files must be UTF-8: save the file as UTF-8") from None
-    return loads(text, str(p))
+    return loads(text, _display(p))
+
+
+def _display(p: Path) -> str:
+    """How messages name a config file: a built-in preset by its path in the package (the same on
+    every machine), any other file as given."""
+    from speculators_core.paths import PACKAGE_DIR
+
+    try:
+        return str(p.resolve().relative_to(PACKAGE_DIR.parent))
+    except ValueError:
+        return str(p)
 
 
 def dumps(cfg: RunConfig, include_defaults: bool = False) -> str:
