@@ -20,7 +20,6 @@ import os
 import shlex
 import shutil
 import sys
-from pathlib import Path
 from typing import Mapping, Optional
 
 from speculators_core.plan import flags as stage_args
@@ -94,11 +93,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"launch_vllm: {shown + ' ' if shown else ''}{shlex.join(cmd)}", flush=True)
     if dry:
         return ExitCode.OK
-    storage = Path(storage_dir)
+    from speculators_core.paths import UnsafeDirectory, ensure_private_dir
+
     try:
-        storage.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(storage_dir)  # ours, 0700: never another user's directory
+    except UnsafeDirectory as e:
+        print(f"launch_vllm: --hidden-states-path {e}", file=sys.stderr)
+        return ExitCode.USAGE
     except OSError as e:
-        print(f"launch_vllm: --hidden-states-path {storage}: cannot create it ({e})", file=sys.stderr)
+        print(f"launch_vllm: --hidden-states-path {storage_dir}: cannot create it ({e})", file=sys.stderr)
         return ExitCode.USAGE
     env = dict(os.environ)
     env.update(env_add)

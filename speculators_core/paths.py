@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+from typing import Optional
+
+from speculators_core.errors import ExitCode, SpeculatorsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILTIN_PRESETS_DIR = PACKAGE_DIR / "presets"
@@ -59,3 +63,51 @@ def resolve_data_source(spec: str) -> str:
         return str(ASSETS_DIR / BUILTIN_DATA[name])
     return os.path.expanduser(spec) if spec.startswith("~") else spec
 
+
+
+class UnsafeDirectory(SpeculatorsError, PermissionError):
+    """A directory other users could read, replace or fill: refused before anything is written to it."""
+
+    exit_code = ExitCode.USAGE
+
+
+def default_hidden_states_dir() -> str:
+    """The default directory a hidden-states server writes to: per user, in memory when /dev/shm
+    exists (`/dev/shm/speculators-hidden-states-<uid>`), else under $XDG_RUNTIME_DIR or the temp dir.
+    A shared, predictable name would let another user pre-create it (and read or swap the files)."""
+    uid = os.getuid()
+    if os.path.isdir("/dev/shm"):
+        return f"/dev/shm/speculators-hidden-states-{uid}"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "speculators-hidden-states")
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"speculators-hidden-states-{uid}")
+
+
+def ensure_private_dir(path, uid: Optional[int] = None) -> Path:
+    """Create `path` (mode 0700, parents as usual) or check the existing one: a real directory (not
+    a symlink), owned by `uid` (default: this user) and not writable by group or others. Raises
+    UnsafeDirectory naming the fix otherwise."""
+    p = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    uid = os.getuid() if uid is None else uid
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(p)
+    fix = f"remove it (if it is not yours, ask its owner) or choose another directory with --hidden-states-path"
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeDirectory(f"{p}: is a symlink (to {os.readlink(p)}); refusing to write hidden states through "
+                              f"it. Fix: {fix}")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeDirectory(f"{p}: exists and is not a directory. Fix: {fix}")
+    if st.st_uid != uid:
+        raise UnsafeDirectory(f"{p}: owned by uid {st.st_uid}, not by you (uid {uid}); another user could read or "
+                              f"replace the hidden-states files. Fix: {fix}")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeDirectory(f"{p}: writable by other users (mode {stat.S_IMODE(st.st_mode):04o}). "
+                              f"Fix: chmod 700 {p}, or {fix}")
+    return p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -9,6 +10,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
+from speculators_core.config import safety
 from speculators_core.config.schema import ENGINES, MODES, HiddenStatesSection, RunConfig
 from speculators_core.hidden_states.layers import default_layer_ids, layer_id_issues, suggest_layer_ids  # noqa: F401
 from speculators_core.serving.engines import ENGINES as ENGINE_REGISTRY
@@ -22,9 +24,11 @@ class Problem:
     message: str
     fix: str = ""
     severity: Literal["error", "warning"] = "error"
+    #: `file:line` of the key when the configuration came from a TOML file ("" otherwise).
+    where: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.field}: {self.message}"
+        text = f"{self.where + ': ' if self.where else ''}{self.field}: {self.message}"
         return f"{text} (fix: {self.fix})" if self.fix else text
 
 
@@ -100,11 +104,16 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
     def positive(fld: str, value: Any, allow_none: bool = False) -> None:
         if value is None and allow_none:
             return
+        if safety.non_finite(value):
+            return  # number_problems says it once
         if value is None or value <= 0:
             P.append(Problem(fld, f"must be positive, got {value}", "use a number greater than 0"))
 
     positive("data.max_samples", d.max_samples, allow_none=True)
     positive("data.seq_length", d.seq_length)
+    if d.seq_length == 1:  # prepare's own minimum (a sample needs an input and a next token)
+        P.append(Problem("data.seq_length", "1 is too short: prepare needs at least 2 tokens per sample",
+                         "use at least 2 (e.g. 1024)"))
     positive("data.minimum_valid_tokens", d.minimum_valid_tokens, allow_none=True)
     positive("data.num_preprocessing_workers", d.num_preprocessing_workers)
     positive("hidden_states.port", hs.port)
@@ -147,7 +156,8 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
                          f"GPU(s) {shared} are assigned to both the hidden-states server and training",
                          "give each GPU one role, or set run.allow_gpu_sharing = true"))
     engine = ENGINE_REGISTRY.get(hs.engine)
-    if engine is not None and engine.max_gpus is None and hs.gpus:
+    if engine is not None and engine.max_gpus is None and hs.gpus and hs.tensor_parallel_size > 0 \
+            and hs.data_parallel_size > 0:
         if hs.data_parallel_size * hs.tensor_parallel_size != len(hs.gpus):
             P.append(Problem("hidden_states.data_parallel_size",
                              f"data parallel {hs.data_parallel_size} x tensor parallel {hs.tensor_parallel_size} = "
@@ -179,7 +189,22 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
         P.append(Problem("training.total_seq_len",
                          f"{t.total_seq_len} is shorter than data.seq_length {d.seq_length}; longer samples are cut",
                          f"set total_seq_len >= {d.seq_length}", "warning"))
-    return P
+    P += safety.number_problems(cfg) + safety.layout_problems(cfg) + safety.env_problems(cfg)
+    # A NaN/inf field gets one problem (not finite), not also the range checks it slips through.
+    bad = {p.field for p in P if "not a finite number" in p.message}
+    P = [p for p in P if p.field not in bad or "not a finite number" in p.message]
+    return located(cfg, P)
+
+
+def located(cfg: RunConfig, problems: list[Problem]) -> list[Problem]:
+    """Each problem with the file:line of its key when `cfg` was read from a TOML file."""
+    origin = getattr(cfg, "_origin", None)
+    if origin is None:
+        return problems
+    from speculators_core.config.toml_io import locate
+
+    source, text = origin
+    return [p if p.where else dataclasses.replace(p, where=locate(source, text, p.field)) for p in problems]
 
 
 def errors(problems: list[Problem]) -> list[Problem]:

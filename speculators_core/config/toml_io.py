@@ -4,6 +4,7 @@ the file and the line."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -29,7 +30,9 @@ def _type_name(tp: Any) -> str:
         args = [a for a in get_args(tp) if a is not type(None)]
         return _type_name(args[0]) if len(args) == 1 else " or ".join(_type_name(a) for a in args)
     if origin is list:
-        return f"a list of {_type_name(get_args(tp)[0])}s"
+        item = get_args(tp)[0]
+        return "a list of " + {bool: "true/false values", int: "integers", float: "numbers", str: "strings"}.get(
+            item, _type_name(item))
     if origin is dict:
         return "a table of strings"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
@@ -68,6 +71,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: {value!r} is not a finite number; use an ordinary number, e.g. the default")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -133,20 +138,45 @@ def loads(text: str, source: str = "<string>") -> RunConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     try:
-        return from_dict(data)
+        cfg = from_dict(data)
     except ConfigError as exc:
-        line = _find_line(text, str(exc).split(":", 1)[0])
-        where = f"{source}:{line}" if line else source
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{locate(source, text, str(exc).split(':', 1)[0])}: {exc}") from None
+    cfg._origin = (source, text)  # validate() names file:line of each problem's key
+    return cfg
+
+
+def locate(source: str, text: str, dotted: str) -> str:
+    """`source:line` of a dotted key (or of its section when the key is not in the file), else `source`."""
+    line = _find_line(text, dotted)
+    if line is None and "." in dotted:
+        line = _find_line(text, dotted.split(".", 1)[0])
+    return f"{source}:{line}" if line else source
 
 
 def load(path: Union[str, os.PathLike]) -> RunConfig:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read the configuration: {exc.strerror}") from None
-    return loads(text, str(p))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{p}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                          f"TOML files must be UTF-8: save the file as UTF-8") from None
+    return loads(text, _display(p))
+
+
+def _display(p: Path) -> str:
+    """How messages name a config file: a built-in preset by its path in the package (the same on
+    every machine), any other file as given."""
+    from speculators_core.paths import PACKAGE_DIR
+
+    try:
+        return str(p.resolve().relative_to(PACKAGE_DIR.parent))
+    except ValueError:
+        return str(p)
 
 
 def dumps(cfg: RunConfig, include_defaults: bool = False) -> str:
@@ -162,7 +192,7 @@ def save(cfg: RunConfig, path: Union[str, os.PathLike], include_defaults: bool =
 
 def _find_line(text: str, dotted: str) -> Optional[int]:
     """Line number (1-based) of `section.key` in TOML text, or of `[section]` for a section error."""
-    dotted = re.sub(r"\[\d+\]$", "", dotted.strip("[]"))
+    dotted = re.sub(r"\[\d+\]$", "", dotted.strip()).strip("[]")
     parts = dotted.split(".")
     section, key = parts[0], (parts[1] if len(parts) > 1 else None)
     current = None
@@ -171,7 +201,7 @@ def _find_line(text: str, dotted: str) -> Optional[int]:
         m = re.match(r"^\[([^\[\]]+)\]", line)
         if m:
             current = m.group(1).strip()
-            if key is None and current == section:
+            if (key is None and current == section) or (key is not None and current == f"{section}.{key}"):
                 return lineno
             continue
         m = re.match(r"^([A-Za-z0-9_\-\.\"]+)\s*=", line)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from speculators_core import precision  # stdlib only at import time
+from speculators_core import paths, precision  # stdlib only at import time
 
 
 def _parser(prog: str, description: str, **kw) -> argparse.ArgumentParser:
@@ -64,8 +64,9 @@ def launch_vllm_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="target model: HF id, local directory, or builtin:tiny-qwen3")
     p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
                    help="layer ids to extract; last = L (default [2, L//2, L-3, L])")
-    p.add_argument("--hidden-states-path", default="/dev/shm/speculators-hidden-states",
-                   help="directory the server writes hidden-states files to")
+    p.add_argument("--hidden-states-path", default=paths.default_hidden_states_dir(),
+                   help="directory the server writes hidden-states files to (default: private to this user, "
+                        "created 0700; an existing one must be yours and not writable by others)")
     p.add_argument("--connector", choices=("auto", "stock", "cpu"), default="auto",
                    help="hidden-states connector: stock vLLM one, the CPU-capable one, or auto (cpu without a GPU)")
     p.add_argument("--python", default=None, help="python of the venv that has vLLM (default: this interpreter)")

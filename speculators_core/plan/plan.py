@@ -57,6 +57,7 @@ def plan_run(cfg: cfgmod.RunConfig, target: Optional["TargetInfo"] = None, run_d
     problems = cfgmod.validate(cfg, target)
     try:
         stages = build_stages(cfg, target, run_dir=run_dir, environ=environ)
-    except (cfgmod.ConfigError, ValueError) as exc:
+        script = render_script(stages, cfg, source)
+    except (cfgmod.ConfigError, ValueError, ArithmeticError) as exc:  # validate's problems say why
         return RunPlan(cfg, target, None, None, problems, exc, note)
-    return RunPlan(cfg, target, stages, render_script(stages, cfg, source), problems, None, note)
+    return RunPlan(cfg, target, stages, script, problems, None, note)

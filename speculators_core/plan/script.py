@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import math
+import re
 import shlex
 import sys
 
 from speculators_core.config import RunConfig
+from speculators_core.config.safety import ENV_NAME
 from speculators_core.plan.stages import Stage
+
+
+def _comment(text: str) -> str:
+    """`text` safe inside a `#` comment: control characters (a newline would end the comment and
+    start a command) are written as escapes."""
+    return re.sub(r"[\x00-\x1f\x7f\u0085\u2028\u2029]", lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _echo(message: str) -> str:
+    """An echo of `message` with every character quoted (a path or host never runs as code)."""
+    return "echo " + shlex.quote(message)
+
+
+def _env_words(st: Stage, cfg: RunConfig) -> list[str]:
+    """`VAR=value` words of a command line: literal values quoted, secrets as `${NAME:?...}`
+    references that bash resolves when the script runs (the value is never in the script)."""
+    words = []
+    for k, v in st.env.items():
+        words.append(f"{_name(k)}={shlex.quote(v)}")
+    for k, n in st.env_from.items():
+        what = "to the API key" if n == cfg.hidden_states.api_key_env else "in the environment"
+        words.append(f'{_name(k)}="${{{_name(n)}:?set {n} {what}}}"')
+    return words
+
+
+def _name(key: str) -> str:
+    if not ENV_NAME.fullmatch(key):
+        raise ValueError(f"hidden_states.env: {key!r} is not an environment variable name; use letters, "
+                         f"digits and '_', not starting with a digit")
+    return key
 
 
 def render_script(stages: list[Stage], cfg: RunConfig, source: str = "") -> str:
@@ -14,8 +47,8 @@ def render_script(stages: list[Stage], cfg: RunConfig, source: str = "") -> str:
     server = next((s for s in stages if s.kind == "server"), None)
     lines = [
         "#!/usr/bin/env bash",
-        f"# EAGLE-3 drafter training pipeline for {cfg.model.target}, exported by speculators-tui"
-        + (f" from {source}" if source else "") + ".",
+        _comment(f"# EAGLE-3 drafter training pipeline for {cfg.model.target}, exported by speculators-tui"
+                 + (f" from {source}" if source else "") + "."),
         "# Every stage is a plain CLI; run this script from the directory the relative paths refer to.",
         "set -euo pipefail",
         "",
@@ -30,15 +63,16 @@ def render_script(stages: list[Stage], cfg: RunConfig, source: str = "") -> str:
         if not st.needs_server and server_started:
             lines += ["# The server is not needed any more.", "stop_server", ""]
             server_started = False
-        lines += [f"# {st.name}: {st.description}", _multiline(st), ""]
+        lines += [_comment(f"# {st.name}: {st.description}"), _multiline(st, cfg), ""]
     if server_started:
         lines += ["stop_server"]
-    lines += [f"echo 'Done. Serve the best drafter with: vllm serve {shlex.quote(cfg.training.checkpoint_dir)}/checkpoint_best'"]
+    lines += [_echo(f"Done. Serve the best drafter with: vllm serve "
+                    f"{shlex.quote(cfg.training.checkpoint_dir.rstrip('/') + '/checkpoint_best')}")]
     return "\n".join(lines) + "\n"
 
 
-def _multiline(st: Stage, background: bool = False) -> str:
-    env = [f"{k}={shlex.quote(v)}" for k, v in st.env.items()]
+def _multiline(st: Stage, cfg: RunConfig) -> str:
+    env = _env_words(st, cfg)
     parts = [shlex.quote(a) for a in st.argv]
     out: list[str] = []
     line = " ".join(env + parts[:1])
@@ -61,11 +95,12 @@ def _multiline(st: Stage, background: bool = False) -> str:
 
 def _server_block(server: Stage, cfg: RunConfig) -> list[str]:
     health = server.health_url or ""
-    timeout = int(cfg.hidden_states.start_timeout)
+    start_timeout = cfg.hidden_states.start_timeout
+    timeout = int(start_timeout) if math.isfinite(start_timeout) else 900  # validate reports NaN/inf
     return [
-        f"# server: {server.description}",
-        f"mkdir -p {shlex.quote(cfg.storage_dir)}",
-        _multiline(server) + " &",
+        _comment(f"# server: {server.description}"),
+        f"mkdir -p -- {shlex.quote(cfg.storage_dir)}",
+        _multiline(server, cfg) + " &",
         "SERVER_PID=$!",
         "stop_server() {",
         '  if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then',
@@ -76,7 +111,7 @@ def _server_block(server: Stage, cfg: RunConfig) -> list[str]:
         "  SERVER_PID=",
         "}",
         "trap stop_server EXIT INT TERM",
-        f"echo 'Waiting for the hidden-states server at {health} ...'",
+        _echo(f"Waiting for the hidden-states server at {health} ..."),
         " ".join([shlex.quote(sys.executable), "-m", "speculators_core.wait_health", shlex.quote(health),
                   "--timeout", str(timeout), "--pid", '"$SERVER_PID"']),
         "",

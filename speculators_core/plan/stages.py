@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Mapping, Optional
 
 from speculators_core.config import MODE_FLAGS, ConfigError, RunConfig, resolved_layer_ids
+from speculators_core.config.safety import env_reference
 from speculators_core.paths import is_builtin, resolve_data_source, resolve_model
 from speculators_core.plan import flags as stage_args
 from speculators_core.plan.flags import extra_flags as _extra_flags, num as _num
@@ -33,6 +34,10 @@ class Stage:
     argv: list[str]
     #: Variables added to the inherited environment (e.g. CUDA_VISIBLE_DEVICES).
     env: dict[str, str] = field(default_factory=dict)
+    #: Variables whose value is read from the run's environment when the stage starts: {VAR: NAME}
+    #: sets VAR to $NAME (secrets such as VLLM_API_KEY: only the NAME is ever written down). A NAME
+    #: that is unset fails the stage (`runs.children.stage_environ`).
+    env_from: dict[str, str] = field(default_factory=dict)
     cwd: Optional[str] = None
     #: "task" runs to completion; "server" runs in the background while tasks that need it run.
     kind: Literal["task", "server"] = "task"
@@ -64,7 +69,8 @@ class Stage:
         return self.argv[self.argv.index("-m") + 2:]
 
     def shell(self) -> str:
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        env = " ".join([f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
+                       + [f'{k}="${{{n}}}"' for k, n in self.env_from.items()])
         cmd = shlex.join(self.argv)
         return f"{env} {cmd}" if env else cmd
 
@@ -200,17 +206,36 @@ def build_stages(
 
     # 2. Hidden-states server.
     server_env: dict[str, str] = {"CUDA_VISIBLE_DEVICES": _visible(hs.gpus, environ), **thread_env(threads.server)}
-    launch = get_engine(hs.engine).launch(ServerRequest(
+    engine = get_engine(hs.engine)
+    request = dict(
         python=hs.python or py, model=model, layer_ids=list(layer_ids), storage_dir=cfg.storage_dir,
         host=hs.host, port=hs.port, gpus=list(hs.gpus), device=hs.device, dtype=hs.dtype,
         data_parallel_size=hs.data_parallel_size, tensor_parallel_size=hs.tensor_parallel_size,
         gpu_memory_utilization=hs.gpu_memory_utilization, max_model_len=hs.max_model_len,
         connector=hs.connector, extra_args=list(hs.extra_args), trust_remote_code=m.trust_remote_code,
-        environ=environ))
-    argv, desc = launch.argv, launch.description
+        environ=environ)
+    if "api_key_env" in {f.name for f in fields(ServerRequest)}:
+        request["api_key_env"] = hs.api_key_env
+    launch = engine.launch(ServerRequest(**request))
+    argv, desc = list(launch.argv), launch.description
     server_env.update(launch.env)
-    server_env.update(hs.env)
-    stages.append(Stage("server", argv, env=server_env, kind="server", log="server.log",
+    server_from: dict[str, str] = {}
+    for key, value in hs.env.items():  # secrets are references: resolved when the server starts
+        ref = env_reference(key, value)
+        if ref is None:
+            server_env[key] = value
+        else:
+            server_env.pop(key, None)
+            server_from[key] = ref
+    key_from = {hs.api_key_env: hs.api_key_env} if hs.api_key_env else {}  # must be set when a stage starts
+    if hs.api_key_env:
+        if engine.needs_vllm:  # vllm serve reads its key from VLLM_API_KEY, never from argv
+            server_from["VLLM_API_KEY"] = hs.api_key_env
+        else:
+            server_from.update(key_from)
+            if "--api-key-env" not in argv:
+                argv += ["--api-key-env", hs.api_key_env]
+    stages.append(Stage("server", argv, env=server_env, env_from=server_from, kind="server", log="server.log",
                         health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))
 
     on_missing, on_generate = MODE_FLAGS[t.mode]
@@ -218,6 +243,7 @@ def build_stages(
         "--hidden-states-storage": cfg.storage_dir,
         "--max-in-flight": t.max_in_flight,
         "--max-files-on-disk": t.max_files_on_disk,
+        "--api-key-env": hs.api_key_env or None,
     }
 
     # 2b. Offline: fill the cache first, then training needs no server.
@@ -225,7 +251,8 @@ def build_stages(
         argv = [py, "-m", "speculators_core.generate", "--data-path", d.output,
                 "--hidden-states-path", cfg.hidden_states_cache, "--vllm-endpoint", endpoint_url(cfg)]
         argv += _extra_flags(stage_args.generate_parser, client_flags)
-        stages.append(Stage("generate", argv, env={"CUDA_VISIBLE_DEVICES": ""}, needs_server=True,
+        stages.append(Stage("generate", argv, env={"CUDA_VISIBLE_DEVICES": ""}, env_from=dict(key_from),
+                            needs_server=True,
                             log="generate.log", description="pre-generate hidden states into the cache"))
 
     # 3. Train.
@@ -275,7 +302,8 @@ def build_stages(
         extra["--device"] = "cpu"
     argv += _extra_flags(stage_args.train_parser, extra)
     train_env = {"CUDA_VISIBLE_DEVICES": _visible(t.gpus, environ), **thread_env(threads.train)}
-    stages.append(Stage("train", argv, env=train_env, needs_server=t.mode != "offline", log="train.log",
+    stages.append(Stage("train", argv, env=train_env, env_from=dict(key_from) if t.mode != "offline" else {},
+                        needs_server=t.mode != "offline", log="train.log",
                         description=f"train the EAGLE-3 drafter ({nproc} process{'es' if nproc > 1 else ''}, "
                                     f"{'GPU ' + ','.join(map(str, t.gpus)) if t.gpus else 'CPU'}, {t.mode})"))
     return stages

@@ -6,10 +6,31 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Optional
+from typing import Mapping, Optional
 
 from speculators_core import procs
+from speculators_core.errors import SpeculatorsError
 from speculators_core.plan.stages import Stage
+
+
+class MissingEnvironment(SpeculatorsError, RuntimeError):
+    """A stage takes a value (an API key, a token) from a variable the run's environment lacks."""
+
+
+def stage_environ(stage: Stage, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of `stage`: `environ`, its `env`, and its `env_from` references resolved from
+    `environ` (the value exists only in the child's environment). MissingEnvironment when one is unset."""
+    missing = sorted({name for name in stage.env_from.values() if not environ.get(name)})
+    if missing:
+        needs = ", ".join(f"{k} (from ${n})" for k, n in stage.env_from.items() if n in missing)
+        raise MissingEnvironment(
+            f"stage {stage.name} needs {needs}, but {', '.join(missing)} is not set in the run's environment. "
+            f"Fix: export {missing[0]}=... (the key or token) in the shell that starts the run (a detached "
+            f"run inherits it), then start the run again")
+    env = dict(environ)
+    env.update(stage.env)
+    env.update({k: environ[n] for k, n in stage.env_from.items()})
+    return env
 
 
 class _Child:
@@ -37,8 +58,13 @@ class ChildrenMixin:
         header = f"\n===== {stage.name}{note} {time.strftime('%Y-%m-%d %H:%M:%S')}: {stage.shell()}\n"
         fh.write(header.encode())
         fh.flush()
-        env = dict(self.environ)
-        env.update(stage.env)
+        try:
+            env = stage_environ(stage, self.environ)
+        except MissingEnvironment as exc:
+            fh.write(f"{exc}\n".encode())
+            fh.close()
+            self._fail_stage(stage, str(exc), returncode=None)
+            raise
         env.setdefault("PYTHONUNBUFFERED", "1")
         try:
             proc = procs.spawn(stage.argv, env, fh, cwd=stage.cwd,

@@ -60,6 +60,21 @@ def resolve_paths(cfg: cfgmod.RunConfig, base: Optional[Path] = None) -> cfgmod.
     return out
 
 
+def redact_secrets(cfg: cfgmod.RunConfig) -> cfgmod.RunConfig:
+    """A copy of `cfg` whose secret `hidden_states.env` values (keys like *TOKEN*, *KEY*, *SECRET*, or
+    `${NAME}` references) are replaced by `<redacted: from $NAME>`: the plan reads them as references
+    to the run's environment, so run.toml, stages.json and run.sh never hold the value."""
+    from speculators_core.config.safety import env_reference, redacted
+
+    out = cfg.copy()
+    env = out.hidden_states.env
+    for key, value in list(env.items()):
+        ref = env_reference(key, value)
+        if ref is not None:
+            env[key] = redacted(ref)
+    return out
+
+
 def _unique_dir(parent: Path, name: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for i in range(1000):
@@ -84,7 +99,7 @@ def create_run_dir(cfg: cfgmod.RunConfig, source: Optional[str] = None, parent: 
     state.json. Returns the absolute directory."""
     from speculators_core.plan.plan import plan_run
 
-    resolved = resolve_paths(cfg)
+    resolved = redact_secrets(resolve_paths(cfg))
     parent_dir = Path(_abs(parent, Path.cwd())) if parent else Path(resolved.run.dir)
     full_env = dict(os.environ if environ is None else environ)  # what the supervisor inherits
     env = recorded_environ(full_env)

@@ -1,12 +1,51 @@
-"""After a run: delete the hidden-states files no request took from the server's storage directory."""
+"""After a run: delete the hidden-states files no request took from the server's storage directory.
+
+Only the server's own request files are touched: direct children of the storage directory named
+the way the servers name them, `cmpl-<id>.safetensors` and its `.lock`. The hf engine writes
+`cmpl-<32 hex>`; vLLM's hidden-states connector writes `<request id>.safetensors` with request ids
+`cmpl-<16 hex>-<prompt index>-<8 hex>` (our clients send no X-Request-Id). Never anything in a
+subdirectory (a checkpoint directory that ended up under the storage directory), never a cache
+file (`hs_<row>.safetensors`), never a symlink, never a file older than the run's server.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Callable, Optional
 
 from speculators_core.runs import rundir
+
+#: A request file a hidden-states server wrote (hf engine or vLLM's connector), or its lock.
+REQUEST_FILE = re.compile(r"cmpl-[0-9a-f]{16,32}(?:-[0-9]+-[0-9a-f]{8})?\.safetensors(?:\.lock)?")
+
+
+def sweep_request_files(storage_dir: str, since: float) -> tuple[int, int]:
+    """Delete the request files (`REQUEST_FILE`, regular files directly in `storage_dir`, modified at
+    or after `since`). Returns (files removed, bytes freed)."""
+    n = freed = 0
+    try:
+        entries = list(os.scandir(storage_dir))
+    except FileNotFoundError:
+        return 0, 0
+    for entry in entries:
+        if not REQUEST_FILE.fullmatch(entry.name):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_mtime < since:
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        n += 1
+        freed += st.st_size
+    return n, freed
 
 
 def sweep_scratch(run_dir: Path, storage_dir: str, since: Optional[float], event: Callable[..., None]) -> None:
@@ -27,10 +66,8 @@ def sweep_scratch(run_dir: Path, storage_dir: str, since: Optional[float], event
                 return
     except Exception:  # an unreadable neighbour: do not guess, keep the files
         return
-    from speculators_core.hidden_states.files import sweep_server_files
-
     try:
-        n, freed = sweep_server_files(storage, since - 1.0)
+        n, freed = sweep_request_files(storage, since - 1.0)
     except OSError as exc:
         event("warning", f"could not clean {storage}: {exc}", kind="scratch")
         return

@@ -274,7 +274,9 @@ def _files_writer(storage):
     from speculators_core.plan.stages import Stage
 
     code = (f"import pathlib; d = pathlib.Path({str(storage)!r}); (d / 'sub').mkdir();"
-            f"(d / 'sub' / 'req-1.safetensors').write_bytes(b'y' * 10); (d / 'req-2.safetensors.lock').touch();"
+            f"(d / 'sub' / 'cmpl-0123456789abcdef.safetensors').write_bytes(b'k');"
+            f"(d / 'cmpl-0123456789abcdef0123456789abcdef.safetensors').write_bytes(b'y' * 10);"
+            f"(d / 'cmpl-0123456789abcdef-0-01234567.safetensors.lock').touch();"
             f"(d / 'hs_3.safetensors').write_bytes(b'c'); (d / 'notes.txt').write_text('keep')")
     return Stage("generate", [sys.executable, "-c", code], needs_server=True, log="generate.log",
                  description="leaves server files behind")
@@ -298,8 +300,10 @@ def test_server_files_no_request_took_are_deleted_after_the_run(run_dir, port):
     stages = fake_stages(run_dir, port, trainer_args=["--steps", "1"], with_generate=True)
     stages[2] = _files_writer(storage)
     assert sup(run_dir, stages).run() == 0
-    # this run's leftovers are gone; files from before the server started, cache files and others stay
-    assert _left(storage) == ["before.safetensors", "hs_3.safetensors", "notes.txt"]
+    # this run's request files are gone; files from before the server started, cache files, others and
+    # anything in a subdirectory (e.g. a checkpoint directory) stay
+    assert _left(storage) == ["before.safetensors", "hs_3.safetensors", "notes.txt",
+                              "sub/cmpl-0123456789abcdef.safetensors"]
     swept = [e for e in events(run_dir) if e["event"] == "scratch_swept"]
     assert len(swept) == 1 and swept[0]["files"] == 2 and swept[0]["bytes"] == 10
     assert events(run_dir)[-1]["event"] == "run_finished"  # still the last word
@@ -313,6 +317,6 @@ def test_server_files_are_kept_while_another_live_run_shares_the_directory(run_d
     stages = fake_stages(run_dir, port, trainer_args=["--steps", "1"], with_generate=True)
     stages[2] = _files_writer(storage)
     assert sup(run_dir, stages).run() == 0
-    assert "sub/req-1.safetensors" in _left(storage)
+    assert "cmpl-0123456789abcdef0123456789abcdef.safetensors" in _left(storage)
     kept = [e for e in events(run_dir) if e["event"] == "scratch_kept"]
     assert len(kept) == 1 and other.name in kept[0]["message"]
