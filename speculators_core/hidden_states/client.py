@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from speculators_core.hidden_states.errors import HiddenStatesError, ServerUnavailable, UnsafePath
+from speculators_core.hidden_states.errors import AuthenticationFailed, HiddenStatesError, ServerUnavailable, UnsafePath
 from speculators_core.hidden_states.files import (
     HiddenStates,
     cache_path,
-    load_file_checked,
-    lock_path,
-    move_into,
-    remove_quietly,
+    load_bytes_checked,
+    move_server_file,
+    open_storage_dir,
+    read_server_file,
+    remove_server_file,
     safe_server_path,
     wait_for_file,
 )
@@ -76,11 +77,13 @@ class HiddenStatesClient:
         num_layers: Optional[int] = None,
         hidden_size: Optional[int] = None,
         dtype: Optional[str] = None,
+        api_key: Optional[str] = None,
     ) -> None:
         """endpoints: server URLs (`http://host:port/v1`); storage_dir: the directory the servers write to.
 
         Optional checks: num_layers / hidden_size / dtype of every file; model: the served model id
-        (default: asked once per endpoint with GET /v1/models).
+        (default: asked once per endpoint with GET /v1/models). api_key: sent as
+        `Authorization: Bearer <key>` (servers started with --api-key-env / VLLM_API_KEY).
         """
         if isinstance(endpoints, str):
             endpoints = [endpoints]
@@ -98,7 +101,9 @@ class HiddenStatesClient:
         self.request_timeout = float(request_timeout)
         self.grace_period = float(grace_period)
         self.num_layers, self.hidden_size, self.dtype = num_layers, hidden_size, dtype
+        self._api_key = api_key or None
         self._http = None
+        self._dir_fd: Optional[int] = None
         self._request_slots: Optional[asyncio.Semaphore] = None
         self._file_slots: Optional[asyncio.Semaphore] = None
         self._stats_lock = threading.Lock()
@@ -157,14 +162,25 @@ class HiddenStatesClient:
 
             limits = httpx.Limits(max_connections=self.max_in_flight * 2 + 4,
                                   max_keepalive_connections=self.max_in_flight * 2 + 4)
-            self._http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(self.request_timeout, connect=10.0))
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
+            self._http = httpx.AsyncClient(limits=limits, headers=headers,
+                                           timeout=httpx.Timeout(self.request_timeout, connect=10.0))
             self._request_slots = asyncio.Semaphore(self.max_in_flight)
             self._file_slots = asyncio.Semaphore(self.max_files_on_disk)
+
+    def _storage_fd(self) -> int:
+        """The storage directory's descriptor (opened once): server files are reached only through it."""
+        if self._dir_fd is None:
+            self._dir_fd = open_storage_dir(self.storage_dir)
+        return self._dir_fd
 
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
     async def __aenter__(self) -> "HiddenStatesClient":
         return self
@@ -213,6 +229,7 @@ class HiddenStatesClient:
     async def _model_id(self, ep: _Endpoint) -> str:
         if ep.model is None:
             r = await self._http.get(ep.url + "/models", timeout=30.0)
+            self._check_auth(ep, r)
             if r.status_code >= 500:
                 raise _Retryable(f"GET /v1/models: HTTP {r.status_code}")
             if r.status_code != 200:
@@ -244,6 +261,7 @@ class HiddenStatesClient:
                 continue
             finally:
                 ep.in_flight -= 1
+            self._check_auth(ep, r)
             if r.status_code >= 500:
                 server_errors += 1
                 self._mark_down(ep, f"HTTP {r.status_code}: {r.text[:200]}")
@@ -271,6 +289,17 @@ class HiddenStatesClient:
                 )
             return path, ep, returned_ids
 
+    def _check_auth(self, ep: _Endpoint, r) -> None:
+        """A 401/403 is a configuration error: never retried, names the fix."""
+        if r.status_code not in (401, 403):
+            return
+        said = "no API key was sent" if self._api_key is None else "the API key sent was refused"
+        raise AuthenticationFailed(
+            f"{ep.url}: HTTP {r.status_code} ({_error_text(r)}): the hidden-states server requires an API key and "
+            f"{said}. Fix: set the environment variable named by hidden_states.api_key_env (--api-key-env NAME) "
+            f"to the server's key, the same variable the server was started with"
+        )
+
     async def fetch(self, row_id, input_ids: Sequence[int], cache_dir: Optional[str] = None) -> HiddenStates:
         """Hidden states of one sample. cache_dir None: read then delete the server's file; else move
         it to cache_path(cache_dir, row_id). Raises HiddenStatesError / ServerUnavailable."""
@@ -283,6 +312,11 @@ class HiddenStatesClient:
             self._record_error()
             raise HiddenStatesError(f"row {row_id}: empty input_ids")
         self._ensure_started()
+        try:
+            self._storage_fd()
+        except HiddenStatesError:
+            self._record_error()
+            raise
         t_queued = time.monotonic()
         try:
             async with self._file_slots:
@@ -313,22 +347,32 @@ class HiddenStatesClient:
 
     async def _discard(self, path: Path) -> None:
         # Wait briefly for the writer so the file is not written after we delete it.
+        fd = self._storage_fd()
         try:
-            await wait_for_file(path, min(self.request_timeout, 60.0))
+            await wait_for_file(fd, path.name, min(self.request_timeout, 60.0))
         except HiddenStatesError:
             pass
-        remove_quietly(path, lock_path(path))
+        remove_server_file(fd, path.name)
 
     async def _take_file(self, path: Path, ids: list[int], cache_dir: Optional[str], row_id) -> tuple[HiddenStates, int]:
+        """Wait for, read, check and delete (or cache) the server's file, only ever through the storage
+        directory's descriptor and without following links: a server cannot redirect us outside it."""
+        fd, name = self._storage_fd(), path.name
+        remove = True
         try:
-            await wait_for_file(path, self.request_timeout)
-            nbytes = path.stat().st_size
-            hs = await asyncio.to_thread(load_file_checked, path, ids, self.num_layers, self.hidden_size, self.dtype)
+            await wait_for_file(fd, name, self.request_timeout)
+            data, st = await asyncio.to_thread(read_server_file, fd, name)
+            hs = await asyncio.to_thread(load_bytes_checked, data, path, ids, self.num_layers, self.hidden_size,
+                                         self.dtype)
             if cache_dir is not None:
-                await asyncio.to_thread(move_into, path, cache_path(cache_dir, row_id))
+                await asyncio.to_thread(move_server_file, fd, name, st, data, cache_path(cache_dir, row_id))
+        except UnsafePath:
+            remove = False  # a link, FIFO, device or directory: refused and left as it is
+            raise
         finally:
-            remove_quietly(path, lock_path(path))
-        return hs, nbytes
+            if remove:
+                remove_server_file(fd, name)
+        return hs, len(data)
 
 
 class _Retryable(Exception):

@@ -15,3 +15,7 @@ class ServerUnavailable(HiddenStatesError):
 
 class UnsafePath(HiddenStatesError):
     """The server returned a path outside the configured storage directory (nothing was touched)."""
+
+
+class AuthenticationFailed(HiddenStatesError):
+    """The server refused the API key (HTTP 401/403): not retried; the fix is the key variable."""

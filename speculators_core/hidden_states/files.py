@@ -13,7 +13,6 @@ import errno
 import fcntl
 import os
 import re
-import shutil
 import stat
 import tempfile
 import time
@@ -54,33 +53,66 @@ def lock_path(path: PathLike) -> str:
 
 
 def safe_server_path(returned: object, storage_dir: PathLike) -> Path:
-    """The server-returned file path, resolved, if it lies inside `storage_dir`; else UnsafePath.
+    """`<storage_dir>/<name>` for a server-returned path that names a direct child of `storage_dir`
+    (its directory part resolving to the storage directory), else UnsafePath.
 
-    Symlinks are resolved on both sides, so a link inside the directory that points out is refused
-    too. A relative path is resolved against the current directory (as the server process would
-    treat its own relative storage path). Nothing is read, moved or deleted here.
+    Only the name is used afterwards, opened relative to the storage directory's own descriptor
+    (`open_storage_dir`) without following links, so swapping a directory or the file for a link
+    after this check reaches nothing outside. A relative path is taken from the current directory
+    (as the server process would treat its own relative storage path). Nothing is touched here.
     """
     if not isinstance(returned, str) or not returned or "\x00" in returned:
         raise UnsafePath(f"server returned an invalid hidden_states_path {returned!r}; refusing it")
-    root = Path(os.path.realpath(storage_dir))
-    resolved = Path(os.path.realpath(returned))
-    if resolved == root or root not in resolved.parents:
+    root = os.path.realpath(storage_dir)
+    absolute = os.path.abspath(returned)
+    parent, name = os.path.split(absolute)
+    if not name or name in (".", "..") or os.path.realpath(parent) != root:
         raise UnsafePath(
-            f"server returned hidden_states_path {returned!r} (resolves to {resolved}), outside the configured "
-            f"storage directory {root}; refusing to read, move or delete it. Fix: start the server with "
+            f"server returned hidden_states_path {returned!r}: outside the configured storage directory (not a file "
+            f"directly inside {root}); refusing to read, move or delete it. Fix: start the server with "
             f"--hidden-states-path {root} (the client's --hidden-states-storage must name the same directory)"
         )
-    if not resolved.name.endswith(".safetensors"):
+    if not name.endswith(".safetensors"):
         raise UnsafePath(f"server returned hidden_states_path {returned!r}: not a .safetensors file; refusing it")
-    return resolved
+    return Path(root) / name
 
 
-def _try_shared_lock(lock: str) -> Optional[bool]:
-    """True: lock acquired and released (writer done). False: writer still holds it. None: no lock file."""
+def open_storage_dir(storage_dir: PathLike) -> int:
+    """A descriptor of the (resolved) storage directory; every server file is opened relative to it."""
     try:
-        fd = os.open(lock, os.O_RDONLY)
+        return os.open(os.fspath(storage_dir), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise HiddenStatesError(f"hidden-states storage directory {storage_dir}: cannot open it ({e}); it must "
+                                f"exist and be the server's --hidden-states-path") from e
+
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_regular(dir_fd: int, name: str, what: str) -> Optional[tuple[int, os.stat_result]]:
+    """(fd, stat) of the regular file `name` in `dir_fd`; None if missing; UnsafePath if it is a link,
+    FIFO, device or directory. Non-blocking: a FIFO never parks the caller."""
+    try:
+        fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.EMLINK):
+            raise UnsafePath(f"{what} {name} is a symbolic link; refusing to follow it") from e
+        raise HiddenStatesError(f"{what} {name}: cannot open it ({e})") from e
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise UnsafePath(f"{what} {name} is not a regular file (mode {stat.filemode(st.st_mode)}); refusing it")
+    return fd, st
+
+
+def _try_shared_lock(dir_fd: int, name: str) -> Optional[bool]:
+    """True: lock acquired and released (writer done). False: writer still holds it. None: no lock file."""
+    opened = _open_regular(dir_fd, name + ".lock", "lock file")
+    if opened is None:
+        return None
+    fd = opened[0]
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -94,38 +126,92 @@ def _try_shared_lock(lock: str) -> Optional[bool]:
         os.close(fd)
 
 
-async def wait_for_file(path: Path, timeout: float, poll: float = 0.002, max_poll: float = 0.05) -> None:
-    """Wait until the writer has finished `path` (the `.lock` protocol), or raise HiddenStatesError.
+def _lstat(dir_fd: int, name: str) -> Optional[os.stat_result]:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+async def wait_for_file(dir_fd: int, name: str, timeout: float, poll: float = 0.002, max_poll: float = 0.05) -> None:
+    """Wait until the writer has finished `name` in the storage directory (the `.lock` protocol), or
+    raise HiddenStatesError (UnsafePath for a lock or file that is not a regular file).
 
     With a lock file: poll a non-blocking shared flock (cancellable, no thread parked in the kernel).
     Without one: the writer does not lock; wait for the file to appear and its size to stop changing.
     """
-    lock = lock_path(path)
     deadline = time.monotonic() + timeout
     delay = poll
     last_size = -1
     while True:
-        state = _try_shared_lock(lock)
+        state = _try_shared_lock(dir_fd, name)
+        st = _lstat(dir_fd, name)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(f"{name} is not a regular file (mode {stat.filemode(st.st_mode)}); refusing it")
         if state is True:
-            if path.exists():
+            if st is not None:
                 return
             raise HiddenStatesError(
-                f"{path}: the server released the lock but wrote no file (the request was aborted or the "
+                f"{name}: the server released the lock but wrote no file (the request was aborted or the "
                 f"write failed; see the server log)"
             )
         if state is None:
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
-                size = -1
+            size = st.st_size if st is not None else -1
             if size > 0 and size == last_size:
                 return
             last_size = size
         if time.monotonic() > deadline:
             what = "lock still held by the writer" if state is False else "file not written"
-            raise HiddenStatesError(f"{path}: {what} after {timeout:.0f} s (raise --request-timeout?)")
+            raise HiddenStatesError(f"{name}: {what} after {timeout:.0f} s (raise --request-timeout?)")
         await asyncio.sleep(delay)
         delay = min(max_poll, delay * 1.5)
+
+
+def read_server_file(dir_fd: int, name: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file `name` in the storage directory, read through one descriptor."""
+    opened = _open_regular(dir_fd, name, "hidden-states file")
+    if opened is None:
+        raise HiddenStatesError(f"{name}: the file disappeared before it was read")
+    fd, st = opened
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(st.st_size + 1)
+    if len(data) != st.st_size:
+        raise HiddenStatesError(f"{name}: the file changed size while being read ({st.st_size} -> {len(data)}+ bytes)")
+    return data, st
+
+
+def remove_server_file(dir_fd: int, name: str) -> None:
+    """Unlink `name` and its lock from the storage directory; only regular files (never what a link names)."""
+    for n in (name, name + ".lock"):
+        st = _lstat(dir_fd, n)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            try:
+                os.unlink(n, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+
+
+def move_server_file(dir_fd: int, name: str, st: os.stat_result, data: bytes, dst: Path) -> None:
+    """Put the checked file into the cache at `dst`: a rename when it is still the file that was read
+    (same device and inode, a regular file), else the bytes that were read, written atomically."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(name, dst, src_dir_fd=dir_fd)
+        moved = os.lstat(dst)
+        if stat.S_ISREG(moved.st_mode) and (moved.st_dev, moved.st_ino) == (st.st_dev, st.st_ino):
+            return
+        remove_quietly(dst)  # swapped between the read and the rename: keep what was checked
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dst)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
 
 
 def load_file_checked(
@@ -136,7 +222,6 @@ def load_file_checked(
     dtype: Optional[str] = None,
 ) -> HiddenStates:
     """Load one hidden-states file and check keys, shapes, dtype, NaN/Inf and token ids."""
-    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -144,6 +229,29 @@ def load_file_checked(
         data = load_file(os.fspath(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise HiddenStatesError(f"{path}: cannot read the hidden-states file ({e})") from e
+    return check_tensors(data, path, expected_ids, num_layers, hidden_size, dtype)
+
+
+def load_bytes_checked(raw: bytes, label: PathLike, expected_ids: Optional[Sequence[int]] = None,
+                       num_layers: Optional[int] = None, hidden_size: Optional[int] = None,
+                       dtype: Optional[str] = None) -> HiddenStates:
+    """`load_file_checked` for a file's bytes (read through a descriptor; `label` names it in errors)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        data = load(raw)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise HiddenStatesError(f"{label}: cannot read the hidden-states file ({e})") from e
+    return check_tensors(data, label, expected_ids, num_layers, hidden_size, dtype)
+
+
+def check_tensors(data: dict, path: PathLike, expected_ids: Optional[Sequence[int]] = None,
+                  num_layers: Optional[int] = None, hidden_size: Optional[int] = None,
+                  dtype: Optional[str] = None) -> HiddenStates:
+    """Keys, shapes, dtype, token ids and NaN/Inf of a loaded hidden-states file."""
+    import torch
+
     missing = [k for k in ("hidden_states", "token_ids") if k not in data]
     if missing:
         raise HiddenStatesError(f"{path}: missing tensor(s) {missing}; found {sorted(data)}")
@@ -223,23 +331,3 @@ def remove_quietly(*paths: PathLike) -> None:
             os.unlink(p)
         except FileNotFoundError:
             pass
-
-
-def move_into(src: Path, dst: Path) -> None:
-    """Move `src` to `dst` atomically (rename; a copy to a temp file + rename across filesystems)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(src, dst)
-        return
-    except OSError as e:
-        if e.errno != errno.EXDEV:
-            raise
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    remove_quietly(src)

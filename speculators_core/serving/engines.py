@@ -35,6 +35,9 @@ class ServerRequest:
     extra_args: list[str]
     trust_remote_code: bool
     environ: Mapping[str, str]
+    #: NAME of the environment variable that holds the servers' API key ("" = no key). The hf engine
+    #: gets `--api-key-env NAME`; vLLM reads VLLM_API_KEY, which the planner sets from NAME's value.
+    api_key_env: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class HfEngine(Engine):
             argv += ["--max-model-len", num(req.max_model_len)]
         if req.trust_remote_code:
             argv.append("--trust-remote-code")
+        if req.api_key_env:
+            argv += ["--api-key-env", req.api_key_env]  # the name only: the key never goes on argv
         argv += list(req.extra_args)
         where = "GPU " + str(req.gpus[0]) if req.gpus else "CPU"
         return ServerLaunch(argv, {}, f"built-in hf hidden-states server on {where}")

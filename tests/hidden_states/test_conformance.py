@@ -12,7 +12,13 @@ import pytest
 import torch
 
 from speculators_core.hidden_states import HiddenStatesClient, HiddenStatesError, cache_path, load_cached
-from speculators_core.hidden_states.files import load_file_checked, lock_path, remove_quietly, wait_for_file
+from speculators_core.hidden_states.files import (
+    load_file_checked,
+    lock_path,
+    open_storage_dir,
+    remove_quietly,
+    wait_for_file,
+)
 from tests.hidden_states.reference import reference_hidden_states
 
 ENGINES = ["hf", pytest.param("vllm", marks=pytest.mark.vllm)]
@@ -74,9 +80,11 @@ async def test_lock_is_held_when_the_path_is_returned(server):
     assert os.path.dirname(path) == str(server.storage_dir) and path.endswith(".safetensors")
     assert os.path.exists(lock_path(path))  # created before the response; the reader waits on it
     try:
-        from pathlib import Path
-
-        await wait_for_file(Path(path), timeout=60)
+        fd = open_storage_dir(server.storage_dir)
+        try:
+            await wait_for_file(fd, os.path.basename(path), timeout=60)
+        finally:
+            os.close(fd)
         hs = load_file_checked(path, ids, num_layers=4)
         assert hs.hidden_states.shape == (len(ids), 4, 256)
     finally:

@@ -100,3 +100,18 @@ def test_registry_properties_and_unknown_names():
     assert get_engine("vllm").max_gpus is None and get_engine("vllm").needs_vllm
     with pytest.raises(ValueError, match="hf, vllm|vllm, hf"):
         get_engine("sglang")
+
+
+@pytest.mark.parametrize("engine", ["hf", "vllm"])
+def test_api_key_env_reaches_the_server_command(engine):
+    """hf: `--api-key-env NAME` (the key itself never on argv); vLLM reads VLLM_API_KEY, set by the planner."""
+    base = _request(_cfg(engine, []), {"SECRET_KEY": "s3cret"})
+    assert base.api_key_env == ""  # default: existing callers unchanged
+    keyed = ServerRequest(**{**base.__dict__, "api_key_env": "SECRET_KEY"})
+    argv = get_engine(engine).launch(keyed).argv
+    assert "s3cret" not in " ".join(argv)
+    if engine == "hf":
+        assert argv[argv.index("--api-key-env") + 1] == "SECRET_KEY"
+        assert "--api-key-env" not in get_engine(engine).launch(base).argv
+    else:
+        assert argv == get_engine(engine).launch(base).argv

@@ -23,6 +23,7 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     next_token: int = 0
     error: Optional[str] = None
+    code: int = 500  # the HTTP status of an error (503: the server is shutting down)
 
 
 class Metrics:
@@ -123,6 +124,7 @@ class ForwardWorker:
             self.cond.notify_all()
         for job in pending:
             job.error = "server is shutting down"
+            job.code = 503
             release_job(job, remove=True)
             job.done.set()
         self.thread.join(timeout=30)

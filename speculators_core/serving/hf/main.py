@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import signal
 import sys
 import threading
@@ -16,12 +18,25 @@ from speculators_core.builtin import ensure_model
 from speculators_core.errors import ExitCode
 from speculators_core.hidden_states.layers import LayerIdError, resolve_layer_ids
 from speculators_core.serving.hf.batcher import ForwardWorker, Metrics
-from speculators_core.serving.hf.http import HiddenStatesHTTPServer
+from speculators_core.serving.hf.http import DEFAULT_READ_TIMEOUT_S, HiddenStatesHTTPServer
 from speculators_core.serving.hf.model import HiddenStatesModel
 
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server for parsed `hf_server` flags until SIGTERM/SIGINT; the exit code."""
+    api_key = None
+    name_env = getattr(args, "api_key_env", None)
+    if name_env:
+        api_key = os.environ.get(name_env, "")
+        if not api_key:
+            print(f"hf_server: --api-key-env {name_env}: the environment variable {name_env} is unset or empty. "
+                  f"Fix: export {name_env}=<key> (the same key the clients send), or drop --api-key-env",
+                  file=sys.stderr)
+            return ExitCode.USAGE
+    elif not _loopback(args.host):
+        print(f"hf_server: warning: listening on {args.host} without an API key: anyone who can reach this "
+              f"port can drive the server and make it write files. Use --api-key-env NAME (or --host 127.0.0.1)",
+              file=sys.stderr, flush=True)
     model_path = str(ensure_model(args.model))
     try:
         layer_ids, num_layers = resolve_layer_ids(args.model, args.target_layer_ids)
@@ -62,7 +77,8 @@ def serve(args: argparse.Namespace) -> int:
     worker = ForwardWorker(engine, max(args.max_batch_tokens, 1), metrics)
     name = args.served_model_name or args.model
     try:
-        srv = HiddenStatesHTTPServer((args.host, args.port), worker, storage, name, max_len, tokenizer)
+        srv = HiddenStatesHTTPServer((args.host, args.port), worker, storage, name, max_len, tokenizer,
+                                     api_key=api_key, read_timeout=_read_timeout())
     except OSError as e:
         worker.stop()
         print(f"hf_server: cannot listen on {args.host}:{args.port}: {e} (is another server on that port? use --port)",
@@ -75,9 +91,27 @@ def serve(args: argparse.Namespace) -> int:
     while not stop.wait(0.5):
         pass
     print("hf_server: stopping", flush=True)
-    srv.shutdown()
-    srv.server_close()
+    srv.shutdown()  # no new requests; queued jobs get a 503, running ones finish and are answered
     worker.stop()
+    srv.wait_idle(timeout=10)
+    srv.server_close()
     return ExitCode.OK
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_timeout() -> float:
+    """Seconds a client may take to send a request (SPECULATORS_HF_READ_TIMEOUT; tests shorten it)."""
+    try:
+        return max(0.1, float(os.environ.get("SPECULATORS_HF_READ_TIMEOUT") or DEFAULT_READ_TIMEOUT_S))
+    except ValueError:
+        return DEFAULT_READ_TIMEOUT_S
 
 
