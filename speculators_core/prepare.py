@@ -180,6 +180,8 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     t = time.perf_counter()
     table = open_sources(data)
     timings["read"] = time.perf_counter() - t
+    for path, why in table.skipped.items():
+        log(f"not read: {path} ({why})")
     n = len(table)
     if n == 0:
         raise PrepareError(f"--data {' '.join(opts.data)}: no rows")
@@ -196,7 +198,7 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     dropped: Counter = Counter()
     summary = PrepareSummary(output=str(opts.output), rows_total=n, word_encoder_off=processor.word_encoder_off,
                              timings=timings, tokenizer_cache=cache_status,
-                             tokenizer_loader=loader[0] if loader else "")
+                             tokenizer_loader=loader[0] if loader else "", skipped_files=dict(table.skipped))
     workers = min(opts.num_workers, len(chunks))
     pool = None
     saved_env = os.environ.get("TOKENIZERS_PARALLELISM")
