@@ -209,29 +209,31 @@ def test_cutting_long_text_gives_the_same_ids_and_mask(style_tokenizer, tiny_tar
 
 
 def test_a_multi_megabyte_row_is_cut_before_tokenising(tiny_target, tmp_path):
+    """An 8 MB row costs about what a short one costs (measured against the same process with a
+    short row: imports and the tokenizer are fixed costs)."""
     reply = ("Speculative decoding drafts tokens with a small model, and the target verifies them. " * 100_000)
-    rows = [chat(("Tell me everything.", reply)), chat(("Hi", "Hello."))]
-    data = tmp_path / "big.jsonl"
-    data.write_text(_lines(rows))
-    assert data.stat().st_size > 8_000_000
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         import json, resource, sys, time
         from speculators_core.prepare import PrepareOptions, prepare_dataset
         t = time.perf_counter()
-        s = prepare_dataset(PrepareOptions(model={str(tiny_target)!r}, data=[{str(data)!r}],
-                                           output={str(tmp_path / 'out')!r}, seq_length=2048))
-        print(json.dumps({{"s": time.perf_counter() - t, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                          "kept": s.rows_kept, "truncated": s.truncated}}))
+        s = prepare_dataset(PrepareOptions(model=sys.argv[1], data=[sys.argv[2]], output=sys.argv[3], seq_length=2048))
+        print(json.dumps({"s": time.perf_counter() - t, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          "kept": s.rows_kept, "truncated": s.truncated}))
     """)
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
-    got = json.loads(p.stdout.strip().splitlines()[-1])
-    assert got["kept"] == 2 and got["truncated"] == 1
-    # before the cut: 8.2 s and 1.5 GB on a 2-core VM (the whole 8 MB tokenised); after: 0.4 s, 140 MB
-    assert got["s"] < 3, got
-    assert got["rss_mb"] < 400, got
-    ds = load(tmp_path / "out")
-    assert sorted(ds["seq_len"])[-1] == 2048
+    got = {}
+    for name, text in (("small", reply[:2000]), ("big", reply)):
+        data = tmp_path / f"{name}.jsonl"
+        data.write_text(_lines([chat(("Tell me everything.", text)), chat(("Hi", "Hello."))]))
+        p = subprocess.run([sys.executable, "-c", code, str(tiny_target), str(data), str(tmp_path / name)],
+                           capture_output=True, text=True, env=_env(), timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        got[name] = json.loads(p.stdout.strip().splitlines()[-1])
+    assert (tmp_path / "big.jsonl").stat().st_size > 8_000_000
+    assert got["big"]["kept"] == 2 and got["big"]["truncated"] == 1
+    # before the cut: +8 s and +1.4 GB on a 2-core VM (the whole 8 MB tokenised); after: +0.3 s, +30 MB
+    assert got["big"]["s"] - got["small"]["s"] < 2.5, got
+    assert got["big"]["rss_mb"] - got["small"]["rss_mb"] < 250, got
+    assert sorted(load(tmp_path / "big")["seq_len"])[-1] == 2048
 
 
 # -- finding 2: --overwrite replaces the dataset's own files, nothing else ------------------------------
