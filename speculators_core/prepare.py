@@ -8,7 +8,8 @@ this process, or by `--num-preprocessing-workers` forked workers; the output doe
 count), truncated to `--seq-length`, filtered (no trainable token, fewer than
 `--minimum-valid-tokens`), and written atomically. The output records its inputs (tokenizer file
 hashes, data file hashes, options) in `prepare_manifest.json`: the same inputs again -> "already
-prepared", exit 0; other inputs -> an error unless `--overwrite`.
+prepared", exit 0; other inputs -> an error unless `--overwrite`, which replaces only the dataset's own files
+(checkpoints or caches in the same directory are kept; `data/output_dir.py`).
 
 Python API: `prepare_dataset(PrepareOptions(...)) -> PrepareSummary`, and `is_prepared(...)`, a
 cheap check (file hashes, no tokenizer load) that an output is complete for exactly these inputs.
@@ -24,7 +25,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from speculators_core.data import tokenizer_loading
@@ -94,34 +94,6 @@ def is_prepared(args_or_options: PrepareOptions | argparse.Namespace | Sequence[
 
 
 # -- the work -----------------------------------------------------------------------------------------
-def _check_output(opts: PrepareOptions, inputs: dict[str, Any], log: Callable[[str], None]) -> bool:
-    """True when the output already holds exactly this preparation. Raises when it holds another."""
-    from speculators_core.data.manifest import fingerprint, is_complete, read_manifest
-
-    out = Path(opts.output)
-    if not out.exists():
-        return False
-    manifest = read_manifest(out)
-    if manifest and is_complete(out, manifest) and manifest.get("fingerprint") == fingerprint(inputs):
-        return True
-    if opts.overwrite:
-        log(f"--overwrite: replacing {out}")
-        return False
-    if manifest is None:
-        if out.is_dir() and not any(out.iterdir()):
-            return False
-        raise PrepareError(
-            f"--output {out}: exists and is not a dataset prepared by this tool; choose another "
-            f"--output or pass --overwrite to replace it"
-        )
-    old = manifest.get("inputs", {})
-    diffs = [k for k in ("tokenizer", "data", "options") if old.get(k) != inputs.get(k)]
-    raise PrepareError(
-        f"--output {out}: already holds a dataset prepared from other inputs "
-        f"(different {', '.join(diffs) or 'format'}); pass --overwrite to replace it, or choose another --output"
-    )
-
-
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
@@ -161,7 +133,9 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     model_path = _resolve_model(opts.model, build=True)
     data = _resolve_data(opts.data)
     inputs = _inputs(opts, model_path, data)
-    if _check_output(opts, inputs, log):
+    from speculators_core.data.output_dir import check_output
+
+    if check_output(opts, inputs, log):
         return PrepareSummary(output=str(opts.output), already_prepared=True)
 
     import numpy as np
@@ -180,6 +154,8 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     t = time.perf_counter()
     table = open_sources(data)
     timings["read"] = time.perf_counter() - t
+    for path, why in table.skipped.items():
+        log(f"not read: {path} ({why})")
     n = len(table)
     if n == 0:
         raise PrepareError(f"--data {' '.join(opts.data)}: no rows")
@@ -196,7 +172,7 @@ def _prepare(opts: PrepareOptions, progress: bool, log: Callable[[str], None],
     dropped: Counter = Counter()
     summary = PrepareSummary(output=str(opts.output), rows_total=n, word_encoder_off=processor.word_encoder_off,
                              timings=timings, tokenizer_cache=cache_status,
-                             tokenizer_loader=loader[0] if loader else "")
+                             tokenizer_loader=loader[0] if loader else "", skipped_files=dict(table.skipped))
     workers = min(opts.num_workers, len(chunks))
     pool = None
     saved_env = os.environ.get("TOKENIZERS_PARALLELISM")

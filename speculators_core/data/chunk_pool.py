@@ -21,7 +21,25 @@ from speculators_core.data.errors import PrepareError
 LOOKAHEAD = 2
 
 
-def _serve(processor: Any, conn: Any) -> None:
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGKILL to this worker when the parent dies (even by kill -9)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _serve(processor: Any, conn: Any, inherited: Sequence[Any] = (), parent_pid: int = 0) -> None:
+    # A forked worker holds copies of the parent's ends of every pipe created before it (its own
+    # and the earlier workers'): closed here, so that a parent killed with -9 means EOF for all.
+    for other in inherited:
+        other.close()
+    _die_with_parent()
+    if parent_pid and os.getppid() != parent_pid:  # the parent died before prctl: nobody to serve
+        return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's SIGTERM handler is not for workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker process
@@ -51,7 +69,8 @@ class ChunkPool:
         try:
             for _ in range(workers):
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_serve, args=(processor, child), daemon=True)
+                inherited = [*self.conns, parent] if method == "fork" else []
+                proc = ctx.Process(target=_serve, args=(processor, child, inherited, os.getpid()), daemon=True)
                 proc.start()
                 child.close()
                 self.procs.append(proc)

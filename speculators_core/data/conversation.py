@@ -25,7 +25,7 @@ ROLE_ALIASES = {
 
 # Drop reasons (keys of the summary's `dropped`).
 EMPTY = "empty"
-NO_FINAL_ASSISTANT = "no_final_assistant"
+NO_ASSISTANT = "no_assistant_turn"
 TEMPLATE_ERROR = "template_error"
 NO_TRAINABLE = "no_trainable_tokens"
 TOO_FEW_VALID = "below_minimum_valid_tokens"
@@ -110,8 +110,13 @@ def normalize(origin: str, row: Any) -> Chat | Tokens | str:
         messages.append(msg)
     if not any(m["content"].strip() for m in messages):
         return EMPTY
-    if messages[-1]["role"] != "assistant":
-        return NO_FINAL_ASSISTANT
+    # A chat that ends with the user's (or a tool's) turn still trains on its earlier replies: the
+    # trailing turns have no reply to learn from, so they are trimmed (the last turn trained on is
+    # the last assistant turn, as when the chat had ended there).
+    while messages and messages[-1]["role"] != "assistant":
+        messages.pop()
+    if not messages:
+        return NO_ASSISTANT
     if not any(m["content"].strip() for m in messages if m["role"] == "assistant"):
         return EMPTY
     return Chat(messages)

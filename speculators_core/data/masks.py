@@ -64,16 +64,18 @@ def encode_with_masks(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Encode `texts` (no special tokens added: the template wrote them) and build each loss mask."""
     encodings = tok_backend.encode_batch(list(texts), add_special_tokens=False)
-    out: list[tuple[np.ndarray, np.ndarray]] = []
-    for enc, row_spans in zip(encodings, spans):
-        ids = np.asarray(enc.ids, dtype=np.int32)  # widened to int64 when written
-        mask = np.zeros(len(ids), dtype=np.int8)
-        n = len(ids)
-        for a, b in row_spans:
-            # tokens overlapping [a, b): from the first ending after a to the last starting before b
-            mask[_first_ending_after(enc, n, a) : _first_starting_at(enc, n, b)] = 1
-        out.append((ids, mask))
-    return out
+    return [ids_and_mask(enc, row_spans) for enc, row_spans in zip(encodings, spans)]
+
+
+def ids_and_mask(enc, row_spans: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """One encoding's ids and the mask of its tokens overlapping `row_spans`."""
+    ids = np.asarray(enc.ids, dtype=np.int32)  # widened to int64 when written
+    mask = np.zeros(len(ids), dtype=np.int8)
+    n = len(ids)
+    for a, b in row_spans:
+        # tokens overlapping [a, b): from the first ending after a to the last starting before b
+        mask[_first_ending_after(enc, n, a) : _first_starting_at(enc, n, b)] = 1
+    return ids, mask
 
 
 def mask_from_offsets(offsets: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:

@@ -63,6 +63,8 @@ class PrepareSummary:
     tokenizer_cache: str = ""    # "hit", "stored" (a miss, now cached), "off" or why not cached
     #: on a cache miss: "tokenizers" (loaded without transformers) or "transformers (why)"
     tokenizer_loader: str = ""
+    #: entries of `--data` directories that were not read: path -> why (hidden, other file type...)
+    skipped_files: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         if self.already_prepared:
@@ -90,5 +92,10 @@ class PrepareSummary:
         if self.assistant_turns_not_found:
             out.append(f"  warning: {self.assistant_turns_not_found} assistant turn(s) were not found in the "
                        f"rendered text and are not trained on (the chat template rewrites them)")
+        if self.skipped_files:
+            shown = [f"{p} ({why})" for p, why in list(self.skipped_files.items())[:10]]
+            more = len(self.skipped_files) - len(shown)
+            out.append(f"  not read from the data directories: {'; '.join(shown)}"
+                       + (f"; and {more} more" if more > 0 else ""))
         out += [f"  first {k}: {v}" for k, v in self.notes.items()]
         return out

@@ -56,8 +56,10 @@ class HFSource:
 class RowTable:
     """Several sources seen as one table (global row index = concatenation order)."""
 
-    def __init__(self, sources: Sequence[LocalFile | HFSource]) -> None:
+    def __init__(self, sources: Sequence[LocalFile | HFSource], skipped: dict[str, str] | None = None) -> None:
         self.sources = list(sources)
+        #: files and directories of `--data` directories that were not read: path -> why
+        self.skipped: dict[str, str] = dict(skipped or {})
         self._starts: list[int] = []
         n = 0
         for s in self.sources:
@@ -75,9 +77,10 @@ class RowTable:
         return self.sources[k].fetch(index - self._starts[k])
 
 
-def expand_spec(spec: str) -> list[str] | tuple[str, str]:
+def expand_spec(spec: str, skipped: dict[str, str] | None = None) -> list[str] | tuple[str, str]:
     """A `--data` value -> the local files it names, or an (HF id, split) pair.
 
+    `skipped` (optional) receives the entries of a data directory that are not read, with why.
     Raises PrepareError for a path that does not exist or holds no JSON/JSONL files.
     """
     if spec in HF_SOURCES:
@@ -89,12 +92,15 @@ def expand_spec(spec: str) -> list[str] | tuple[str, str]:
             raise PrepareError(f"--data {spec}: {exc}") from None
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
-        files = sorted(str(p) for p in path.rglob("*") if _is_chat_file(path, p))
+        files, why = scan_dir(path)
+        if skipped is not None:
+            skipped.update(why)
         if not files:
-            raise PrepareError(f"--data {spec}: the directory holds no .json or .jsonl files")
+            listed = "".join(f"; skipped {p} ({w})" for p, w in list(why.items())[:5])
+            raise PrepareError(f"--data {spec}: the directory holds no .json or .jsonl files{listed}")
         return files
     if path.is_file():
-        if not path.name.endswith(LOCAL_SUFFIXES):
+        if not is_chat_name(path.name):
             raise PrepareError(
                 f"--data {spec}: unsupported file type; give a .json or .jsonl file (one conversation per line)"
             )
@@ -105,33 +111,48 @@ def expand_spec(spec: str) -> list[str] | tuple[str, str]:
     )
 
 
-def _is_chat_file(root: Path, p: Path) -> bool:
-    """JSON/JSONL files of a data directory, skipping hidden paths and saved `datasets` directories
-    (e.g. a prepared output kept next to its sources: its dataset_info.json is not chat data)."""
-    if not p.name.endswith(LOCAL_SUFFIXES) or not p.is_file():
-        return False
-    rel = p.relative_to(root)
-    if any(part.startswith(".") for part in rel.parts):
-        return False
-    d = p.parent
-    while True:
-        if (d / "dataset_info.json").is_file() or (d / "prepare_manifest.json").is_file():
-            return False
-        if d == root:
-            return True
-        d = d.parent
+def is_chat_name(name: str) -> bool:
+    """A .json/.jsonl file name, in any letter case (exports from Windows tools write .JSONL)."""
+    return name.lower().endswith(LOCAL_SUFFIXES)
+
+
+def scan_dir(root: Path) -> tuple[list[str], dict[str, str]]:
+    """The JSON/JSONL files under a data directory (sorted), and what was not read, with why:
+    hidden files and directories, other file types, and saved `datasets` directories (e.g. a
+    prepared output kept next to its sources: its dataset_info.json is not chat data)."""
+    files: list[str] = []
+    skipped: dict[str, str] = {}
+    for d, dirs, names in os.walk(root):
+        here = Path(d)
+        if (here / "dataset_info.json").is_file() or (here / "prepare_manifest.json").is_file():
+            skipped[str(here)] = "a saved or prepared datasets directory, not chat data"
+            dirs[:] = []
+            continue
+        for name in sorted(dirs):
+            if name.startswith("."):
+                skipped[str(here / name)] = "hidden directory"
+        dirs[:] = sorted(n for n in dirs if not n.startswith("."))
+        for name in sorted(names):
+            p = here / name
+            if name.startswith("."):
+                skipped[str(p)] = "hidden file"
+            elif not is_chat_name(name):
+                skipped[str(p)] = f"not a .json/.jsonl file ({Path(name).suffix or 'no extension'})"
+            elif p.is_file():
+                files.append(str(p))
+    return sorted(files), skipped
 
 
 def read_local(path: str) -> LocalFile:
     """Read a JSONL file (lines kept as text) or a JSON file (an array of rows, or one row)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark (Windows editors) is not data
     except UnicodeDecodeError as exc:
         raise PrepareError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise PrepareError(f"{p}: cannot read ({exc.strerror})") from None
-    if p.name.endswith(".json"):
+    if p.name.lower().endswith(".json"):
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -175,10 +196,11 @@ def load_hf(name: str, dataset_id: str, split: str) -> HFSource:
 
 def open_sources(specs: Sequence[str]) -> RowTable:
     sources: list[LocalFile | HFSource] = []
+    skipped: dict[str, str] = {}
     for spec in specs:
-        target = expand_spec(spec)
+        target = expand_spec(spec, skipped)
         if isinstance(target, tuple):
             sources.append(load_hf(spec, *target))
         else:
             sources.extend(read_local(f) for f in target)
-    return RowTable(sources)
+    return RowTable(sources, skipped)

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from speculators_core.data import conversation as conv
+from speculators_core.data import long_rows
 from speculators_core.data.errors import PrepareError
 from speculators_core.data.masks import backend, encode_with_masks
 from speculators_core.data.render import ChatRenderer, NoAssistantSpan
@@ -36,6 +37,8 @@ class ChunkResult:
     word_checked: int = 0
     #: rendered rows encoded by the tokenizer's encode_batch
     batch_encoded: int = 0
+    #: rows far longer than seq_length encoded from a prefix (`long_rows`)
+    cut_rows: int = 0
 
 
 class ChunkProcessor:
@@ -57,11 +60,31 @@ class ChunkProcessor:
         self._chat_template = chat_template
         self.seq_length = seq_length
         self.min_valid = max(1, minimum_valid_tokens or 1)
+        self.can_cut = long_rows.can_cut(self.backend)
 
     def _renderer(self) -> ChatRenderer:
         if self.renderer is None:
             self.renderer = ChatRenderer(self.tokenizer, self._chat_template)
         return self.renderer
+
+    def _cut_long(self, res: ChunkResult, encoded: dict, *rows: list) -> tuple[list, ...]:
+        """Encode rows far longer than seq_length from a prefix (into `encoded`) or drop them; the
+        other rows are returned for the usual encoding."""
+        rest = []
+        for pos, text, row_spans, origin in zip(*rows):
+            got = long_rows.WHOLE
+            if len(text) > long_rows.bound(self.seq_length):
+                got = long_rows.encode_long(self.backend, text, row_spans, self.seq_length)
+            if got == long_rows.TOO_LONG:
+                res.drops.append((pos, long_rows.TOO_LONG))
+                res.notes.setdefault(long_rows.TOO_LONG, f"{origin}: {len(text)} characters with no break "
+                                                          f"(letter, space, letter) to cut at")
+            elif isinstance(got, str):
+                rest.append((pos, text, row_spans, origin))
+            else:
+                encoded[pos] = got
+                res.cut_rows += 1
+        return tuple([r[k] for r in rest] for k in range(4))
 
     def __call__(self, indices: Sequence[int]) -> ChunkResult:
         res = ChunkResult()
@@ -108,6 +131,8 @@ class ChunkProcessor:
         if self.renderer is not None:
             res.missing_turns = self.renderer.missing_turns - missing_before
         encoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if self.can_cut and any(len(t) > long_rows.bound(self.seq_length) for t in texts):
+            text_pos, texts, spans, origins = self._cut_long(res, encoded, text_pos, texts, spans, origins)
         we = self.word_encoder
         if we is not None and texts:
             checked_before = we.checked

@@ -1,6 +1,8 @@
 """Write the prepared dataset atomically: a `datasets.save_to_disk` directory with `input_ids`,
 `loss_mask` and `seq_len`, plus `token_freq.pt` and `prepare_manifest.json`, assembled in a
-temporary sibling directory and renamed into place (a crash never leaves a half-written output).
+temporary sibling directory and renamed into place (a crash never leaves a half-written output);
+next to other entries of the output directory (checkpoints, caches), only the dataset's own files
+are replaced (`output_dir`).
 
 Neither `datasets` nor `torch` is imported to write them (importing both costs ~3 s of CPU, which
 stage 1's workers need): `save_arrow_dir` writes the files `Dataset.save_to_disk` writes (same
@@ -26,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from speculators_core.data.manifest import MANIFEST
+from speculators_core.data.output_dir import foreign_entries, replace_own_files
 from speculators_core.fsutil import atomic_write_json, replace_dir
 
 
@@ -229,7 +232,10 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
         save_token_freq(freq if freq is not None else token_freq(input_ids, loss_masks), tmp / "token_freq.pt")
         timings["token_freq"] = time.perf_counter() - t
         atomic_write_json(tmp / MANIFEST, manifest)
-        replace_dir(tmp, out)
+        if out.is_dir() and foreign_entries(out):
+            replace_own_files(tmp, out)  # checkpoints, caches... beside it: never moved or removed
+        else:
+            replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -62,7 +62,7 @@ def test_reference_script_has_the_tutorial_flags():
     assert train.argv[0].endswith("torchrun") and train.argv[1:4] == ["--standalone", "--nproc_per_node", "2"]
     tv = flag_values(train.stage_argv())
     expected = {"--verifier-name-or-path": "Qwen/Qwen3-8B", "--data-path": "./output",
-                "--vllm-endpoint": "http://127.0.0.1:8000/v1", "--save-path": "./output/checkpoints",
+                "--vllm-endpoint": "http://127.0.0.1:8000/v1", "--save-path": "./checkpoints/qwen3-8b-sharegpt-online-5k",
                 "--draft-vocab-size": "32000", "--epochs": "5", "--lr": "1e-4", "--total-seq-len": "8192",
                 "--on-missing": "generate", "--on-generate": "delete"}
     for flag, value in expected.items():

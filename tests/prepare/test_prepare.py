@@ -77,14 +77,15 @@ def test_dropped_rows_are_counted_by_reason(style_tokenizer, write_jsonl, tmp_pa
         {"messages": []},                                                     # empty
         {"conversations": [{"from": "human", "value": ""}, {"from": "gpt", "value": "  "}]},  # empty
         {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
-                      {"role": "user", "content": "and?"}]},                  # ends without assistant
+                      {"role": "user", "content": "and?"}]},                  # trailing user turn: trimmed, kept
+        {"messages": [{"role": "user", "content": "hi"}]},                   # no assistant turn at all
         {"input_ids": [1, 2, 3], "loss_mask": [0, 0, 0]},                     # nothing to train
         chat(("Hi", "K")),                                                    # 2 trainable ("K", eot) < 3
     ]
     tok = style_tokenizer("chatml")
     s = run(tok, [write_jsonl(rows)], tmp_path / "out", minimum_valid_tokens=3)
-    assert s.rows_in == 9 and s.rows_kept == 4 and len(load(tmp_path / "out")) == 4
-    assert s.dropped == {"empty": 2, "no_final_assistant": 1, "no_trainable_tokens": 1,
+    assert s.rows_in == 10 and s.rows_kept == 5 and len(load(tmp_path / "out")) == 5
+    assert s.dropped == {"empty": 2, "no_assistant_turn": 1, "no_trainable_tokens": 1,
                          "below_minimum_valid_tokens": 1}
 
 
