@@ -156,3 +156,108 @@ def stop_group(pgid: int, grace: float = 15.0, proc: Optional[subprocess.Popen] 
         except subprocess.TimeoutExpired:
             return None
     return None
+
+
+# ------------------------------------------------------------------------------ group watchdog
+# The parent-death signal reaches only a stage's first process: torchrun's workers, the vLLM API
+# server's engine cores, prepare's workers are its children and may ignore SIGTERM. The watchdog is
+# a separate process (its own session, in no stage's group) holding the read end of a pipe whose
+# write end only the supervisor holds. The supervisor writes "+PGID" when it starts a stage group,
+# "-PGID" when it has reaped it and "done" when the run is over. EOF without "done" means the
+# supervisor died, however: the watchdog then SIGTERMs every group still registered, SIGKILLs what
+# is left after the grace period, and exits.
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class GroupWatchdog:
+    """The supervisor's end of the watchdog (`start()`, `add(pgid)`, `remove(pgid)`, `close()`)."""
+
+    def __init__(self, grace: float = 15.0):
+        self.grace = grace
+        self.proc: Optional[subprocess.Popen] = None
+        self._fd: Optional[int] = None
+
+    def start(self) -> "GroupWatchdog":
+        r, w = os.pipe()  # both non-inheritable: no stage ever holds the write end
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "speculators_core.procs", "watchdog", str(r), str(self.grace)],
+                env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                    x for x in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if x)),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, close_fds=True, pass_fds=(r,))
+        except OSError:
+            os.close(w)
+            raise
+        finally:
+            os.close(r)
+        self._fd = w
+        return self
+
+    def _send(self, line: str) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.write(self._fd, (line + "\n").encode("ascii"))
+        except OSError:  # the watchdog is gone: nothing to tell
+            pass
+
+    def add(self, pgid: int) -> None:
+        self._send(f"+{int(pgid)}")
+
+    def remove(self, pgid: int) -> None:
+        self._send(f"-{int(pgid)}")
+
+    def close(self) -> None:
+        """The run is over (its groups are stopped): the watchdog exits without killing anything."""
+        if self._fd is None:
+            return
+        self._send("done")
+        os.close(self._fd)
+        self._fd = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:  # pragma: no cover - it exits on "done" at once
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _watch(fd: int, grace: float) -> int:
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):  # only the pipe ends the watch
+        signal.signal(sig, signal.SIG_IGN)
+    groups: set[int] = set()
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            text = line.decode("ascii", "replace").strip()
+            if text == "done":
+                return 0
+            if text[:1] in "+-" and text[1:].isdigit():
+                (groups.add if text[0] == "+" else groups.discard)(int(text[1:]))
+    # EOF without "done": the supervisor died. Stop every group it had running.
+    live = [g for g in groups if group_alive(g)]
+    for g in live:
+        signal_group(g, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        live = [g for g in live if group_alive(g)]
+        time.sleep(0.1)
+    for g in live:
+        signal_group(g, signal.SIGKILL)
+    return 0
+
+
+if __name__ == "__main__":  # python -m speculators_core.procs watchdog FD GRACE
+    if len(sys.argv) != 4 or sys.argv[1] != "watchdog":
+        sys.exit("usage: python -m speculators_core.procs watchdog FD GRACE")
+    sys.exit(_watch(int(sys.argv[2]), float(sys.argv[3])))

@@ -87,6 +87,12 @@ class SpeculatorsApp(App[int]):
                 self.notify(str(exc), severity="error", timeout=20)
 
     # -- runs --------------------------------------------------------------------------------------
+    def config_edited(self) -> bool:
+        """True when the wizard's config differs from what it was opened with."""
+        from speculators_core import config_to_dict
+
+        return config_to_dict(self.config) != getattr(self, "opened_config", None)
+
     def start_run(self, cfg: RunConfig, source: str) -> Path:
         """Called from a worker thread: start the run detached, return its directory."""
         return self._start_run(cfg, source)
@@ -143,6 +149,10 @@ class SpeculatorsApp(App[int]):
 
         self._pop_to_start()
         self.config, self.config_source = cfg, source
+        from speculators_core import config_to_dict
+
+        #: What the wizard opened with: "Back" on its first step asks before discarding a change.
+        self.opened_config = config_to_dict(cfg)
         self.target, self.target_why = try_load_target(cfg.model.target) if cfg.model.target else (None, None)
         self.dashboard_only = False
         for cls in (ModelStep, GpuStep, TrainingStep, ReviewScreen)[: step + 1]:

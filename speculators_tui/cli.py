@@ -30,7 +30,30 @@ def cmd_presets_list(args: argparse.Namespace) -> int:
     width = max((len(p.name) for p in presets), default=10)
     for p in presets:
         kind = "built-in" if p.builtin else "user"
-        print(f"{p.name:<{width}}  {kind:<8}  {p.description()}")
+        note = " (shadows the built-in of this name: `run` uses this one)" if p.shadows else ""
+        print(f"{p.name:<{width}}  {kind:<8}  {p.description()}{note}")
+    return 0
+
+
+def cmd_presets_delete(args: argparse.Namespace) -> int:
+    preset = find_preset(args.name)
+    try:
+        preset.delete()
+    except ValueError as exc:  # a built-in, or a file that is no user preset
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"deleted {preset.path}")
+    return 0
+
+
+def cmd_presets_rename(args: argparse.Namespace) -> int:
+    preset = find_preset(args.old)
+    try:
+        new = preset.rename(args.new)
+    except ValueError as exc:  # a built-in, a bad or taken name
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"renamed {preset.name} to {new.name} ({new.path})")
     return 0
 
 
@@ -101,13 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"speculators-tui {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    pr = sub.add_parser("presets", help="list or show presets")
+    pr = sub.add_parser("presets", help="list, show, rename or delete presets")
     prs = pr.add_subparsers(dest="presets_command", metavar="ACTION", required=True)
     prs.add_parser("list", help="built-in and user presets").set_defaults(func=cmd_presets_list)
     show = prs.add_parser("show", help="print a preset's TOML")
     show.add_argument("name")
     show.add_argument("--resolved", action="store_true", help="print every option, defaults included")
     show.set_defaults(func=cmd_presets_show)
+    dl = prs.add_parser("delete", help="delete a user preset (built-ins cannot be deleted)")
+    dl.add_argument("name")
+    dl.set_defaults(func=cmd_presets_delete)
+    rn = prs.add_parser("rename", help="rename a user preset (not to a built-in's name)")
+    rn.add_argument("old")
+    rn.add_argument("new")
+    rn.set_defaults(func=cmd_presets_rename)
 
     v = sub.add_parser("validate", help="check a preset or config file (exit 1 on errors)")
     v.add_argument("config", help="preset name, TOML file or run directory")

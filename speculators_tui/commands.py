@@ -32,7 +32,8 @@ class ActionsProvider(Provider):
                 out.append(("Apply the suggested fix to the next run", screen.action_apply_fix, "opens the wizard"))
         out.append(("New configuration", app.action_new_config, "the wizard from the defaults"))  # type: ignore[attr-defined]
         for p in list_presets():
-            out.append((f"Open preset: {p.name}", lambda p=p: app.open_preset(p),  # type: ignore[attr-defined]
+            mark = " (yours, shadows the built-in)" if p.shadows else ""
+            out.append((f"Open preset: {p.name}{mark}", lambda p=p: app.open_preset(p),  # type: ignore[attr-defined]
                         p.description() or str(p.path)))
         for rd in app.recent_runs()[:10]:  # type: ignore[attr-defined]
             out.append((f"Attach to run: {rd.name}", lambda rd=rd: app.open_dashboard(rd), str(rd)))  # type: ignore[attr-defined]

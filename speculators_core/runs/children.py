@@ -37,6 +37,8 @@ class _Child:
     def __init__(self, stage: Stage, proc: subprocess.Popen, log_fh):
         self.stage, self.proc, self.log_fh = stage, proc, log_fh
         self.ticks = procs.start_ticks(proc.pid)
+        #: Called once the log is closed (the supervisor unregisters the group from its watchdog).
+        self.on_close = None
 
     @property
     def pid(self) -> int:
@@ -47,6 +49,9 @@ class _Child:
             self.log_fh.close()
         except OSError:
             pass
+        if self.on_close is not None:
+            self.on_close(self)
+            self.on_close = None
 
 
 class ChildrenMixin:
@@ -73,12 +78,22 @@ class ChildrenMixin:
             fh.close()
             raise
         child = _Child(stage, proc, fh)
+        watchdog = getattr(self, "_watchdog", None)
+        if watchdog is not None:  # kills the whole group should this process die, however
+            watchdog.add(proc.pid)
+            child.on_close = self._forget_group
         self._children[stage.name] = child
         st = self._stage_state(stage.name)
         st.update(status="running", pid=proc.pid, pgid=proc.pid, pid_start=child.ticks,
                   started=st.get("started") or time.time(), finished=None, returncode=None)
         self._save()
         return child
+
+    def _forget_group(self, child: _Child) -> None:
+        """A reaped stage whose group is empty needs no watching (and its pgid may be reused).
+        A group with processes left (orphaned grandchildren) stays watched until the run ends."""
+        if self._watchdog is not None and not procs.group_alive(child.pid):
+            self._watchdog.remove(child.pid)
 
     def _stop_children(self, names: Optional[list[str]] = None) -> None:
         """SIGTERM every (named) child group at once, SIGKILL what is left after the grace period."""

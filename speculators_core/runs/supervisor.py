@@ -7,7 +7,9 @@ the run directory's log file. A stage whose outputs are complete is skipped. The
 is started before the first stage that needs it, must answer /health within
 `hidden_states.start_timeout` seconds, is restarted (bounded, with backoff) if it dies while a stage
 needs it, and is stopped after the last such stage. On SIGINT/SIGTERM every child group gets SIGTERM,
-then SIGKILL after a grace period; nothing is left behind. Progress goes to `state.json` (atomic) and
+then SIGKILL after a grace period; nothing is left behind. Should this process die without doing
+that (kill -9, the OOM killer), a watchdog process (`procs.GroupWatchdog`) stops every stage group
+in the same way, grandchildren included. Progress goes to `state.json` (atomic) and
 `events.jsonl`; GPU samples to `gpu.jsonl`; bottleneck warnings (see `bottleneck.py`) to events.
 """
 
@@ -92,6 +94,8 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
         self._stop_signal: Optional[int] = None
         self._force = False
         self._children: dict[str, _Child] = {}
+        #: Kills every stage group if this process dies without stopping them (procs.GroupWatchdog).
+        self._watchdog: Optional[procs.GroupWatchdog] = None
         self._restarts = 0
         self._server_since: Optional[float] = None  # when this run first started its server
         self._sampler = None
@@ -188,6 +192,7 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
                 old[sig] = signal.signal(sig, self._on_signal)
         try:
             try:
+                self._watchdog = procs.GroupWatchdog(grace=self.grace).start()
                 return self._run()
             except StopRequested:
                 return self._stopped()
@@ -205,6 +210,9 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
                     signal.signal(sig, h)
             if self._sampler is not None:
                 self._sampler.stop()
+            if self._watchdog is not None:  # every child is stopped by now: the watch is over
+                self._watchdog.close()
+                self._watchdog = None
 
     def _stopped(self) -> int:
         sig = self._stop_signal or signal.SIGTERM

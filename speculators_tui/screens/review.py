@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static
 
 from speculators_core import RunConfig, dumps_config, plan_run
+from speculators_tui.dialogs.confirm import ConfirmDialog
 from speculators_tui.dialogs.prompt import PromptDialog
 from speculators_tui.screens.wizard import step_bar
 
@@ -124,9 +125,7 @@ class ReviewScreen(Screen):
                 return "use letters, digits, '-', '_' and '.'"
             return None
 
-        def done(name: Optional[str]) -> None:
-            if not name:
-                return
+        def save(name: str) -> None:
             from speculators_core import save_user_preset
 
             try:
@@ -136,6 +135,27 @@ class ReviewScreen(Screen):
                 return
             self.app.config_source = str(path)  # type: ignore[attr-defined]
             self.notify(f"Saved preset {name!r} to {path}")
+
+        def done(name: Optional[str]) -> None:
+            if not name:
+                return
+            from speculators_core import list_presets
+
+            same = [p for p in list_presets() if p.name == name]
+            mine = next((p for p in same if not p.builtin), None)
+            question = None
+            if any(p.builtin for p in same):
+                question = (f"[b]{name}[/b] is a built-in preset. Saving under this name makes your "
+                            f"configuration shadow it: `speculators-tui run {name}` (and opening "
+                            f"{name} by name) will use yours, until you delete or rename it. The built-in "
+                            "stays listed.\n\nSave and shadow the built-in?")
+            elif mine is not None:
+                question = f"You already have a preset named [b]{name}[/b]. Replace it ({mine.path})?"
+            if question is None:
+                save(name)
+                return
+            self.app.push_screen(ConfirmDialog(question, yes="Save", no="Cancel"),
+                                 lambda yes: save(name) if yes else None)
 
         self.app.push_screen(PromptDialog("Save this configuration as a user preset named:",
                                           self.cfg.run.name, ok="Save", check=check), done)

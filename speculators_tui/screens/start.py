@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -31,6 +32,8 @@ class StartScreen(Screen):
     BINDINGS = [
         Binding("n", "new", "New config", id="start.new"),
         Binding("r", "reload", "Refresh", id="start.reload"),
+        Binding("d", "delete_preset", "Delete preset", id="start.delete"),
+        Binding("m", "rename_preset", "Rename preset", id="start.rename"),
         Binding("q", "app.quit", "Quit", id="start.quit"),
     ]
 
@@ -66,7 +69,8 @@ class StartScreen(Screen):
             ol.add_option(Option(Text(title, style="bold underline"), disabled=True))
             self.targets_list.append(("", None))
             for p in group:
-                ol.add_option(Option(Text.assemble(("  " + p.name, "bold"), "  ", (p.description(), "dim"))))
+                note = ("  (yours: shadows the built-in of this name)", "yellow") if p.shadows else ""
+                ol.add_option(Option(Text.assemble(("  " + p.name, "bold"), note, "  ", (p.description(), "dim"))))
                 self.targets_list.append(("preset", p))
         runs = self.app.recent_runs()  # type: ignore[attr-defined]
         ol.add_option(Option(Text("Recent runs (re-attach)", style="bold underline"), disabled=True))
@@ -90,7 +94,8 @@ class StartScreen(Screen):
         kind, obj = self.targets_list[event.option_index] if event.option_index < len(self.targets_list) else ("", None)
         help_text = {
             "new": "Start from the defaults and fill every step of the wizard.",
-            "preset": f"Open the wizard with this preset ({getattr(obj, 'path', '')}).",
+            "preset": f"Open the wizard with this preset ({getattr(obj, 'path', '')})."
+                      + ("" if getattr(obj, "builtin", True) else "  d delete · m rename"),
             "run": f"Open the dashboard of {obj} (the run keeps going when you leave).",
         }.get(kind, "")
         self.query_one("#choice-help", Static).update(Text(help_text, style="dim"))
@@ -118,3 +123,62 @@ class StartScreen(Screen):
 
     def action_reload(self) -> None:
         self.fill()
+
+    # -- user presets ------------------------------------------------------------------------------
+    def _highlighted_user_preset(self, verb: str):
+        """The highlighted preset if it is the user's; else a notice why not, and None."""
+        ol = self.query_one("#choices", OptionList)
+        i = ol.highlighted
+        kind, obj = self.targets_list[i] if i is not None and i < len(self.targets_list) else ("", None)
+        if kind != "preset":
+            self.notify(f"Highlight one of your presets to {verb} it.", severity="warning")
+            return None
+        if obj.builtin:  # type: ignore[union-attr]
+            self.notify(f"{obj.name} is a built-in preset: it cannot be {verb}d. Open it and save a copy "  # type: ignore[union-attr]
+                        "under another name to change it.", severity="warning", timeout=8)
+            return None
+        return obj
+
+    def action_delete_preset(self) -> None:
+        preset = self._highlighted_user_preset("delete")
+        if preset is None:
+            return
+        from speculators_tui.dialogs.confirm import ConfirmDialog
+
+        after = (f" The built-in {preset.name} is used again by name." if preset.shadows else "")
+
+        def done(yes: Optional[bool]) -> None:
+            if not yes:
+                return
+            try:
+                preset.delete()
+            except (OSError, ValueError) as exc:
+                self.notify(f"Could not delete the preset: {exc}", severity="error")
+                return
+            self.notify(f"Deleted preset {preset.name!r}")
+            self.fill()
+
+        self.app.push_screen(ConfirmDialog(f"Delete your preset [b]{preset.name}[/b]? Its file "
+                                           f"({preset.path.name}, in your presets directory) is removed; runs started from it are not affected.{after}",
+                                           yes="Delete", no="Keep"), done)
+
+    def action_rename_preset(self) -> None:
+        preset = self._highlighted_user_preset("rename")
+        if preset is None:
+            return
+        from speculators_tui.dialogs.prompt import PromptDialog
+
+        def done(name: Optional[str]) -> None:
+            if not name or name == preset.name:
+                return
+            try:
+                new = preset.rename(name)
+            except (OSError, ValueError) as exc:
+                self.notify(f"Could not rename the preset: {exc}", severity="error")
+                return
+            self.notify(f"Renamed {preset.name!r} to {new.name!r}")
+            self.fill()
+
+        self.app.push_screen(PromptDialog(f"Rename your preset {preset.name} to:", preset.name, ok="Rename",
+                                          check=lambda n: None if n == preset.name else preset.rename_problem(n)),
+                             done)

@@ -164,6 +164,14 @@ class WizardStep(Screen):
             self.app.push_screen(nxt)
 
     def action_back(self) -> None:
+        if self.STEP == 0 and (self.parse_errors() or self.app.config_edited()):  # type: ignore[attr-defined]
+            from speculators_tui.dialogs.confirm import ConfirmDialog
+
+            self.app.push_screen(ConfirmDialog(
+                "Discard this configuration? What you changed in the wizard is lost (save it as a preset "
+                "on the Review step to keep it).", yes="Discard", no="Keep editing"),
+                lambda yes: self.app.pop_screen() if yes else None)
+            return
         self.app.pop_screen()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -242,31 +242,37 @@ def test_signal_stops_everything_and_leaves_no_process(run_dir, port, sig):
     assert events(run_dir)[-1]["event"] == "run_stopped"
 
 
-def test_a_killed_supervisor_takes_its_stages_along_and_stop_run_cleans_up_the_rest(run_dir, port):
-    """kill -9 of the supervisor: its stages get SIGTERM from the kernel (parent-death signal); one that
-    ignores SIGTERM is left to `stop_run`, which kills the recorded process groups."""
-    opts = {"server_args": ["--ignore-term"], "trainer_args": ["--steps", "1000"], "grace": 1.0}
+def test_a_killed_supervisor_takes_every_stage_process_along(run_dir, port):
+    """kill -9 of the supervisor: its watchdog stops every stage group, grandchildren included, even
+    processes that ignore SIGTERM, without `stop`; `stop_run` then only records the run as stopped."""
+    server_child, trainer_child = run_dir / "s.pid", run_dir / "t.pid"
+    opts = {"server_args": ["--ignore-term", "--spawn-child", str(server_child)],  # the child ignores it too
+            "trainer_args": ["--steps", "1000", "--spawn-child", str(trainer_child)], "grace": 1.0}
     p = subprocess.Popen([sys.executable, str(FAKES / "stages.py"), str(run_dir), str(port), json.dumps(opts)],
                          start_new_session=True)
+    groups = []
     try:
         wait_for(lambda: len(read_jsonl(run_dir / "metrics.jsonl")[0]) >= 2, timeout=30)
         assert is_running(run_dir)
         state = rundir.read_state(run_dir)
-        server, trainer = state["stages"]["server"]["pid"], state["stages"]["train"]["pid"]
+        groups = [state["stages"]["server"]["pgid"], state["stages"]["train"]["pgid"]]
+        pids = [state["stages"]["server"]["pid"], state["stages"]["train"]["pid"],
+                int(server_child.read_text()), int(trainer_child.read_text())]
+        assert all(procs.pid_alive(x) for x in pids)
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=10)
         assert not is_running(run_dir)
-        wait_for(lambda: not procs.pid_alive(trainer), timeout=10)
-        assert procs.pid_alive(server)  # it ignores SIGTERM
-        assert stop_run(run_dir, grace=1.0) is True
+        wait_for(lambda: not any(procs.group_members(g) for g in groups), timeout=15)
     finally:
         if p.poll() is None:
             p.kill()
-    wait_for(lambda: not procs.pid_alive(server), timeout=10)
+        for g in groups:
+            procs.signal_group(g, signal.SIGKILL)
+    assert not any(procs.pid_alive(x) for x in pids)
     assert port_free(port)
+    assert stop_run(run_dir, grace=1.0) is False  # nothing left to stop; the run is marked stopped
     assert rundir.read_state(run_dir)["status"] == "stopped"
     assert events(run_dir)[-1]["event"] == "run_stopped"
-    assert stop_run(run_dir, grace=1.0) is False  # nothing left to stop
 
 
 def _files_writer(storage):
@@ -320,3 +326,30 @@ def test_server_files_are_kept_while_another_live_run_shares_the_directory(run_d
     assert "cmpl-0123456789abcdef0123456789abcdef.safetensors" in _left(storage)
     kept = [e for e in events(run_dir) if e["event"] == "scratch_kept"]
     assert len(kept) == 1 and other.name in kept[0]["message"]
+
+
+def _watchdogs() -> list[int]:
+    """Watchdog processes this test process started (children: PPID = us)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            ppid = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"speculators_core.procs" in cmd and b"watchdog" in cmd:
+            out.append(int(name))
+    return out
+
+
+def test_the_watchdog_exits_when_the_run_ends_normally(run_dir, port):
+    s = sup(run_dir, fake_stages(run_dir, port, trainer_args=["--steps", "2"]))
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(wait_for(_watchdogs, timeout=20)))
+    t.start()
+    assert s.run() == 0
+    t.join()
+    assert seen and seen[0]  # it ran during the run
+    assert not _watchdogs()  # and is gone (reaped) once the run is over

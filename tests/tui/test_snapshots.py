@@ -78,3 +78,53 @@ def test_dashboard_large_terminal_with_gpus(snap_compare, user_config, offline_e
 def test_dashboard_fabricated_checkpoints_tab(snap_compare, user_config, offline_env, tmp_path):
     app = SpeculatorsApp(run_dir=write_run_dir(Path("fabricated")), gpu_probe=four_gpus, runs_dirs=[])  # cwd: tmp
     assert snap_compare(app, press=["4"], run_before=settle)
+
+
+async def _save_as_builtin(pilot) -> None:
+    """The review screen's "save preset" under a built-in's name: the dialog that says what happens."""
+    from textual.widgets import Input
+
+    await at_step(3)(pilot)
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+    pilot.app.screen.query_one("#answer", Input).value = "tiny-cpu-demo"
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def test_dialog_save_preset_over_a_builtin(snap_compare, user_config, offline_env):
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=_save_as_builtin, terminal_size=(100, 30))
+
+
+async def _delete_user_preset(pilot) -> None:
+    from textual.widgets import OptionList
+
+    await settle(pilot)
+    screen = pilot.app.screen
+    idx = next(i for i, (k, p) in enumerate(screen.targets_list) if k == "preset" and not p.builtin)
+    screen.query_one(OptionList).highlighted = idx
+    await pilot.press("d")
+    await settle(pilot)
+
+
+def test_dialog_delete_user_preset(snap_compare, user_config, offline_env):
+    from speculators_core.config.presets import find_preset, save_user_preset
+
+    save_user_preset(find_preset(PRESET).load(), "my-qwen")
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=_delete_user_preset, terminal_size=(100, 30))
+
+
+async def _discard_changes(pilot) -> None:
+    from tui_fakes import type_into
+
+    await at_step(0)(pilot)
+    await type_into(pilot, "data.max_samples", "77")
+    await pilot.press("escape")
+    await settle(pilot)
+
+
+def test_dialog_discard_wizard_changes(snap_compare, user_config, offline_env):
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=_discard_changes, terminal_size=(100, 30))
