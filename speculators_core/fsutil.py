@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -56,11 +56,22 @@ def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-    """Append one JSON line and flush it (readers tail these files)."""
-    line = json.dumps(record, separators=(",", ":"), default=_json_default) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
+    """Append one JSON line (readers tail these files).
+
+    The line goes out in ONE `os.write` on an `O_APPEND` descriptor, so concurrent appenders never
+    interleave and a record is never split across calls. If the file does not end in a newline (a
+    line torn by a crash or a full disk), the record starts with one: the torn line stays a line of
+    its own that readers skip and count, instead of swallowing this record too.
+    """
+    data = (json.dumps(record, separators=(",", ":"), default=_json_default) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _json_default(obj: Any) -> Any:
@@ -71,10 +82,16 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def read_jsonl(path: Path, start: int = 0) -> tuple[list[dict], int]:
-    """Complete JSON lines of `path` from byte offset `start`; returns (records, next offset).
+class JsonlRead(NamedTuple):
+    records: list
+    offset: int   # where the next read starts
+    skipped: int  # complete lines that were not a JSON object (torn by a crash, a full disk)
 
-    A trailing partial line (a writer mid-append) is left for the next call.
+
+def read_jsonl_counted(path: Path, start: int = 0) -> JsonlRead:
+    """Complete JSON lines of `path` from byte offset `start`, and how many lines were unreadable.
+
+    A trailing partial line (a writer mid-append) is left for the next call and not counted.
     """
     records: list[dict] = []
     try:
@@ -82,16 +99,30 @@ def read_jsonl(path: Path, start: int = 0) -> tuple[list[dict], int]:
             fh.seek(start)
             data = fh.read()
     except FileNotFoundError:
-        return records, start
+        return JsonlRead(records, start, 0)
     end = data.rfind(b"\n")
     if end < 0:
-        return records, start
+        return JsonlRead(records, start, 0)
+    skipped = 0
     for raw in data[: end + 1].splitlines():
         raw = raw.strip()
         if not raw:
             continue
         try:
-            records.append(json.loads(raw))
-        except json.JSONDecodeError:
-            continue
-    return records, start + end + 1
+            rec = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            rec = None
+        if isinstance(rec, dict):
+            records.append(rec)
+        else:
+            skipped += 1
+    return JsonlRead(records, start + end + 1, skipped)
+
+
+def read_jsonl(path: Path, start: int = 0) -> tuple[list[dict], int]:
+    """Complete JSON lines of `path` from byte offset `start`; returns (records, next offset).
+
+    Unreadable lines are skipped; `read_jsonl_counted` also says how many.
+    """
+    got = read_jsonl_counted(path, start)
+    return got.records, got.offset

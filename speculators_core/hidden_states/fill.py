@@ -10,24 +10,49 @@ others go on; `run` returns 1 if any row is missing at the end, 0 otherwise.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
+from speculators_core.errors import ExitCode, SpeculatorsError
+
+
+class GenerateUsageError(SpeculatorsError, ValueError):
+    """Bad input to the generate stage (data path, flags, environment)."""
+
+    exit_code = ExitCode.USAGE
+
+
+_STAGE1 = "run stage 1 first: python -m speculators_core.prepare ... --output DIR, then --data-path DIR"
+
+
+def api_key_from_env(name: Optional[str]) -> Optional[str]:
+    """`--api-key-env NAME`: the key from os.environ[NAME] (None when the flag is not given)."""
+    if not name:
+        return None
+    key = os.environ.get(name, "").strip()
+    if not key:
+        raise GenerateUsageError(f"--api-key-env {name}: the environment variable {name} is "
+                                 f"{'empty' if name in os.environ else 'not set'}",
+                                 fix=f"export {name}=<the hidden-states server's API key>, or drop --api-key-env")
+    return key
+
 
 def _load_rows(data_path: str, max_samples: Optional[int]):
-    from datasets import load_from_disk
-
     p = Path(data_path)
     if not p.is_dir():
-        raise SystemExit(f"generate: --data-path {p}: no such directory; run stage 1 (python -m speculators_core.prepare)")
+        raise GenerateUsageError(f"--data-path {p}: no such directory", fix=_STAGE1)
+    from datasets import load_from_disk
+
     try:
         ds = load_from_disk(str(p))
     except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"generate: --data-path {p}: not a prepared dataset ({e}); run stage 1 first") from None
+        raise GenerateUsageError(f"--data-path {p}: not a prepared dataset ({e})", fix=_STAGE1) from None
     if "input_ids" not in ds.column_names:
-        raise SystemExit(f"generate: --data-path {p}: no input_ids column (has {', '.join(ds.column_names)}); re-run stage 1")
+        raise GenerateUsageError(f"--data-path {p}: no input_ids column (has {', '.join(ds.column_names)})",
+                                 fix=_STAGE1)
     n = len(ds) if max_samples is None else min(len(ds), max_samples)
     return ds, n
 
@@ -35,6 +60,7 @@ def _load_rows(data_path: str, max_samples: Optional[int]):
 async def run(args) -> int:
     from speculators_core.hidden_states import HiddenStatesClient, HiddenStatesError, ServerUnavailable, cache_path
 
+    api_key = api_key_from_env(getattr(args, "api_key_env", None))
     ds, n = _load_rows(args.data_path, args.max_samples)
     cache = Path(args.hidden_states_path)
     cache.mkdir(parents=True, exist_ok=True)
@@ -47,8 +73,10 @@ async def run(args) -> int:
     mb = 0.0
     t0 = last = time.monotonic()
     window = max(args.max_in_flight, args.max_files_on_disk) * 2  # coroutines alive at once
+    extra = {"api_key": api_key} if api_key else {}  # only when set: clients without the parameter keep working
     async with HiddenStatesClient(args.vllm_endpoint, args.hidden_states_storage, args.max_in_flight,
-                                  args.max_files_on_disk, args.request_timeout, args.server_grace_period) as client:
+                                  args.max_files_on_disk, args.request_timeout, args.server_grace_period,
+                                  **extra) as client:
         sem = asyncio.Semaphore(window)
 
         async def one(i: int) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
+from speculators_core.errors import ExitCode, SpeculatorsError
+
 import torch
 
 
@@ -45,11 +47,22 @@ def selected_from_d2t(d2t: torch.Tensor) -> torch.Tensor:
     return d2t.to(torch.int64) + torch.arange(d2t.numel(), dtype=torch.int64)
 
 
+class TokenFreqError(SpeculatorsError, ValueError):
+    """token_freq.pt cannot be loaded as plain data."""
+
+    exit_code = ExitCode.USAGE
+    fix = "re-run stage 1 (python -m speculators_core.prepare) to rewrite it"
+
+
 def load_token_freq(path: Path) -> dict[int, int]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: token_freq.pt not found; it is written by stage 1 (prepare) next to the dataset")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+    try:  # weights_only: a crafted file cannot run code; prepare writes plain dicts of ints
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise TokenFreqError(f"{path}: not a plain {{token_id: count}} file ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     if isinstance(obj, torch.Tensor):
         return {i: int(c) for i, c in enumerate(obj.tolist()) if c}
     if not isinstance(obj, Mapping):

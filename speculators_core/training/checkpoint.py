@@ -3,9 +3,17 @@
 Each directory holds `config.json`, `model.safetensors` (bf16 floats, d2t/t2d), the optimizer and
 scheduler `state_dict`s, and `trainer_state.pt` (step/epoch counters, RNG states, validation loss
 and the fp32 master weights, so a resumed run continues exactly rather than from bf16 copies).
-It is written under a temporary name and renamed into place; a kill during a save leaves the
-previous checkpoints intact, and stray temporary directories are removed at the next start.
-`checkpoint_best` is a relative symlink to the epoch with the lowest validation loss.
+Save protocol, safe at every kill point (`clean_stale` finishes or undoes it at the next start):
+1. write everything into `.tmp-ckpt-<epoch>-<pid>/` and fsync it (a kill here: it is deleted);
+2. rename it to `.ready-ckpt-<epoch>-<pid>/`: from now on it is known complete (a kill here: the
+   next start puts it in place);
+3. if `<epoch>/` exists, rename it to `.old-ckpt-<epoch>-<pid>/` (a kill here: the ready copy goes in);
+4. rename the ready copy to `<epoch>/` (a kill here: the old copy is deleted, never the new one);
+5. delete the old copy.
+Resume (`load_resumable`) loads the latest checkpoint completely before trusting it and falls back
+to the previous complete epoch, saying so, when a file is corrupt. Every `.pt` file is loaded with
+`weights_only=True`: a crafted file cannot run code. `checkpoint_best` is a relative symlink to the
+epoch with the lowest finite validation loss.
 """
 
 from __future__ import annotations
@@ -14,15 +22,19 @@ import json
 import os
 import random
 import shutil
+import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
-from speculators_core.fsutil import replace_dir
+from speculators_core.errors import SpeculatorsError
 
 BEST_LINK = "checkpoint_best"
-TMP_PREFIX = ".tmp-ckpt-"
+TMP_PREFIX = ".tmp-ckpt-"      # being written: incomplete
+READY_PREFIX = ".ready-ckpt-"  # complete, not yet in place
+OLD_PREFIX = ".old-ckpt-"      # the copy a save replaced
 REQUIRED_FILES = ("config.json", "model.safetensors", "optimizer_state_dict.pt", "scheduler_state_dict.pt",
                   "trainer_state.pt")
 
@@ -46,6 +58,7 @@ def _fsync_file(path: Path) -> None:
 
 
 def rng_state() -> dict[str, Any]:
+    # plain lists/tuples of ints and tensors only: loadable with weights_only=True
     state = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -56,7 +69,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "torch" in state:
         torch.set_rng_state(state["torch"])
     if "python" in state:
-        random.setstate(state["python"])
+        v, internal, gauss = state["python"]
+        random.setstate((v, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         try:
             torch.cuda.set_rng_state_all(state["cuda"])
@@ -71,9 +85,11 @@ def save_checkpoint(save_dir: Path, epoch: int, *, tensors: dict[str, torch.Tens
 
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    tmp = save_dir / f"{TMP_PREFIX}{epoch}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tag = f"{epoch}-{os.getpid()}"
+    tmp, ready, old = (save_dir / f"{p}{tag}" for p in (TMP_PREFIX, READY_PREFIX, OLD_PREFIX))
+    for stale in (tmp, ready, old):
+        if stale.exists():
+            shutil.rmtree(stale)
     tmp.mkdir()
     try:
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -85,13 +101,23 @@ def save_checkpoint(save_dir: Path, epoch: int, *, tensors: dict[str, torch.Tens
             os.chmod(tmp / name, 0o644)
             _fsync_file(tmp / name)
         _fsync_dir(tmp)
-        final = save_dir / str(epoch)
-        replace_dir(tmp, final)
-        _fsync_dir(save_dir)
-    except BaseException:
+    except Exception:  # a failed write (disk full): the previous checkpoints are untouched
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
+    os.replace(tmp, ready)
+    _fsync_dir(save_dir)
+    _put_in_place(ready, save_dir / str(epoch), old)
+    return save_dir / str(epoch)
+
+
+def _put_in_place(ready: Path, final: Path, old: Path) -> None:
+    """Steps 3-5 of the protocol: a complete `ready` copy replaces `final`."""
+    if final.exists() or final.is_symlink():
+        os.replace(final, old)
+    os.replace(ready, final)
+    _fsync_dir(final.parent)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def set_best(save_dir: Path, epoch: int) -> Path:
@@ -128,20 +154,125 @@ def latest_checkpoint(save_dir: Path) -> Optional[tuple[int, Path]]:
     return dirs[-1] if dirs else None
 
 
-def clean_stale(save_dir: Path) -> list[Path]:
-    """Remove temporary directories left by a run killed mid-save; returns what was removed."""
+def _epoch_of(name: str, prefix: str) -> Optional[str]:
+    rest = name[len(prefix):]
+    epoch = rest.split("-", 1)[0]
+    return epoch if epoch.isdigit() else None
+
+
+def clean_stale(save_dir: Path, log: Optional[Callable[[str], None]] = None) -> list[Path]:
+    """Finish or undo a save a kill interrupted (see the module docstring); returns what was removed.
+
+    A complete `.ready-*` copy is put in place (it is newer than any `<epoch>/`); an `.old-*` copy
+    is deleted when `<epoch>/` exists, else restored; `.tmp-*` copies and a stray best-link
+    temporary are deleted.
+    """
     save_dir = Path(save_dir)
-    removed = []
-    if save_dir.is_dir():
-        for p in save_dir.iterdir():
-            if p.name.startswith(TMP_PREFIX) or (p.name.startswith(".") and ".old-" in p.name):
-                shutil.rmtree(p, ignore_errors=True)
-                removed.append(p)
+    removed: list[Path] = []
+    if not save_dir.is_dir():
+        return removed
+    say = log or (lambda msg: None)
+    entries = sorted(save_dir.iterdir(), key=lambda p: p.name)
+    for p in entries:  # complete new copies first: they win over old ones
+        epoch = _epoch_of(p.name, READY_PREFIX) if p.name.startswith(READY_PREFIX) else None
+        if epoch is not None and is_complete(p):
+            final = save_dir / epoch
+            _put_in_place(p, final, save_dir / f"{OLD_PREFIX}{epoch}-recover-{os.getpid()}")
+            say(f"finished the save of {final} that a killed run interrupted")
+    for p in entries:
+        if not (p.exists() or p.is_symlink()):
+            continue
+        epoch = _epoch_of(p.name, OLD_PREFIX) if p.name.startswith(OLD_PREFIX) else None
+        if epoch is not None and not (save_dir / epoch).exists() and is_complete(p):
+            os.replace(p, save_dir / epoch)
+            say(f"restored {save_dir / epoch} from the copy a killed save had moved aside")
+            continue
+        if p.name.startswith((TMP_PREFIX, READY_PREFIX, OLD_PREFIX)) or \
+                (p.name.startswith(".") and ".old-" in p.name):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+        elif p.name.startswith(f".{BEST_LINK}.tmp-") and (p.is_symlink() or p.is_file()):
+            p.unlink()
+            removed.append(p)
+    _fsync_dir(save_dir)
     return removed
 
 
+def _load_pt(path: Path) -> Any:
+    """`torch.load` that never runs code (weights_only); any failure names the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a torch file, or a pickle that asks for more than tensors
+        raise CorruptCheckpoint(f"{path}: cannot be loaded as plain tensors/containers "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+class CorruptCheckpoint(SpeculatorsError, ValueError):
+    """A checkpoint file that cannot be read (truncated, not ours, or a crafted pickle)."""
+
+    fix = "delete that checkpoint directory, or resume from an earlier one"
+
+
+@dataclass
+class Resumable:
+    epoch: int
+    path: Path
+    trainer_state: dict
+    optimizer_state: dict
+    scheduler_state: dict
+
+
+def verify_checkpoint(ckpt: Path, epoch: int) -> Resumable:
+    """Load every file of `<save>/<epoch>/`; raises CorruptCheckpoint naming the bad file."""
+    from safetensors.torch import load_file
+
+    ckpt = Path(ckpt)
+    try:
+        json.loads((ckpt / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise CorruptCheckpoint(f"{ckpt / 'config.json'}: not readable JSON ({exc})") from None
+    try:
+        load_file(str(ckpt / "model.safetensors"))
+    except Exception as exc:
+        raise CorruptCheckpoint(f"{ckpt / 'model.safetensors'}: not readable ({exc})") from None
+    tstate = _load_pt(ckpt / "trainer_state.pt")
+    if not isinstance(tstate, dict) or tstate.get("epoch") != epoch:
+        raise CorruptCheckpoint(f"{ckpt / 'trainer_state.pt'}: records epoch "
+                                f"{tstate.get('epoch') if isinstance(tstate, dict) else '?'}, not {epoch}")
+    return Resumable(epoch, ckpt, tstate, _load_pt(ckpt / "optimizer_state_dict.pt"),
+                     _load_pt(ckpt / "scheduler_state_dict.pt"))
+
+
+def load_resumable(save_dir: Path, log: Optional[Callable[[str], None]] = None) -> Optional[Resumable]:
+    """The latest checkpoint that loads completely; a corrupt one is reported and the previous
+    complete epoch used instead. None when there is no usable checkpoint."""
+    say = log or (lambda msg: None)
+    dirs = epoch_dirs(save_dir)
+    for i in range(len(dirs) - 1, -1, -1):
+        epoch, path = dirs[i]
+        try:
+            return verify_checkpoint(path, epoch)
+        except CorruptCheckpoint as exc:
+            prev = f"epoch {dirs[i - 1][0]} ({dirs[i - 1][1]})" if i else "no earlier checkpoint: starting from scratch"
+            say(f"checkpoint {path} is unusable: {exc}; falling back to {prev}")
+    return None
+
+
+def choose_best(val_loss: Optional[float], best: tuple, epoch: int) -> tuple[bool, tuple]:
+    """Is this epoch's checkpoint the new best, and the new (best_loss, best_epoch)? A non-finite
+    validation loss is never best; a non-finite recorded best (older runs) is beaten by any finite loss."""
+    best_loss, best_epoch = best
+    if val_loss is None:  # no validation split: the latest is the best we know
+        return (True, (math.inf, epoch)) if best_epoch is None else (False, best)
+    if not math.isfinite(val_loss):
+        return False, best
+    if best_epoch is None or math.isnan(best_loss) or val_loss < best_loss:
+        return True, (val_loss, epoch)
+    return False, best
+
+
 def load_trainer_state(ckpt: Path) -> dict:
-    return torch.load(Path(ckpt) / "trainer_state.pt", map_location="cpu", weights_only=False)
+    return _load_pt(Path(ckpt) / "trainer_state.pt")
 
 
 def load_drafter_tensors(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -149,5 +280,8 @@ def load_drafter_tensors(ckpt: Path) -> dict[str, torch.Tensor]:
 
     path = Path(ckpt) / "model.safetensors"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no model.safetensors; expected a drafter checkpoint directory")
-    return load_file(str(path))
+        raise CorruptCheckpoint(f"{path}: no model.safetensors; expected a drafter checkpoint directory")
+    try:
+        return load_file(str(path))
+    except Exception as exc:
+        raise CorruptCheckpoint(f"{path}: not readable ({exc})") from None

@@ -34,9 +34,15 @@ MAX_FAILURES_IN_A_ROW = 16
 class MissingHiddenStates(SpeculatorsError, RuntimeError):
     """Offline mode (`--on-missing raise`) and a row is not in the cache: fatal."""
 
+    fix = ("fill the cache with `python -m speculators_core.generate` (it resumes), or train with "
+           "--on-missing generate (or skip)")
+
 
 class HiddenStatesFailing(SpeculatorsError, RuntimeError):
     """Every one of the last MAX_FAILURES_IN_A_ROW rows failed: a systematic fault, not a bad row."""
+
+    fix = ("online: read server.log and check that the server serves this target with these --target-layer-ids; "
+           "offline: refill the cache (python -m speculators_core.generate) for this dataset and target")
 
 
 class RowSource:

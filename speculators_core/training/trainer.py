@@ -58,6 +58,9 @@ class Trainer:
         from speculators_core.training.schedule import make_scheduler
 
         a, d = self.args, self.d
+        from speculators_core.training import preflight
+
+        api_key = preflight.check_args(a)
         torch.manual_seed(a.seed)
         from speculators_core.precision import choose_dtype
 
@@ -68,21 +71,20 @@ class Trainer:
         save_dir = Path(a.save_path)
         if d.is_main:
             save_dir.mkdir(parents=True, exist_ok=True)
-            for p in ck.clean_stale(save_dir):
+            for p in ck.clean_stale(save_dir, log=self.log):
                 self.log(f"removed an incomplete checkpoint left by a killed run: {p}")
+        from speculators_core.training.distributed import barrier
 
-        # resume point
-        resume_from = None
-        if a.resume:
-            resume_from = ck.latest_checkpoint(save_dir)
-            if resume_from is None:
-                self.log(f"--resume: no complete checkpoint in {save_dir}; starting from scratch")
-        if resume_from is not None:
-            done = int(ck.load_trainer_state(resume_from[1]).get("epoch", -1)) + 1
-            if done >= a.epochs:
-                print(f"[train] all {a.epochs} epochs are already done (latest checkpoint {resume_from[1]}); "
-                      f"nothing to resume", flush=True)
-                return
+        barrier(d)
+        # resume point: the latest checkpoint that loads completely (a corrupt one: the previous epoch)
+        resume = ck.load_resumable(save_dir, log=self.log) if a.resume else None
+        if a.resume and resume is None:
+            self.log(f"--resume: no complete checkpoint in {save_dir}; starting from scratch")
+        resume_from = (resume.epoch, resume.path) if resume is not None else None
+        if resume is not None and int(resume.trainer_state.get("epoch", -1)) + 1 >= a.epochs:
+            print(f"[train] all {a.epochs} epochs are already done (latest checkpoint {resume.path}); "
+                  f"nothing to resume", flush=True)
+            return
         target = load_target(a.verifier_name_or_path)
         model_dir = _model_dir(a.verifier_name_or_path, d)
         target = load_target(a.verifier_name_or_path) if target.path is None else target
@@ -105,10 +107,10 @@ class Trainer:
             cfg = DrafterConfig.load(pretrained_cfg_dir)
             cfg.ttt_steps = a.ttt_steps
             if cfg.hidden_size != target.hidden_size or cfg.vocab_size != target.vocab_size:
-                raise ValueError(f"{pretrained_cfg_dir}: drafter for hidden {cfg.hidden_size}/vocab {cfg.vocab_size}, "
+                raise preflight.TrainUsageError(f"{pretrained_cfg_dir}: drafter for hidden {cfg.hidden_size}/vocab {cfg.vocab_size}, "
                                  f"the target has hidden {target.hidden_size}/vocab {target.vocab_size}")
             if cfg.aux_layer_ids != aux_ids:
-                raise ValueError(f"{pretrained_cfg_dir}: drafter trained on aux layers {cfg.aux_layer_ids}, "
+                raise preflight.TrainUsageError(f"{pretrained_cfg_dir}: drafter trained on aux layers {cfg.aux_layer_ids}, "
                                  f"--target-layer-ids gives {aux_ids}")
             init_tensors = ck.load_drafter_tensors(pretrained_cfg_dir)
             if "d2t" in init_tensors:
@@ -132,11 +134,10 @@ class Trainer:
             own = model.state_dict()
             missing = [k for k in own if k not in init_tensors]
             if missing:
-                raise ValueError(f"{pretrained_cfg_dir}/model.safetensors lacks {', '.join(missing)}")
+                raise preflight.TrainUsageError(f"{pretrained_cfg_dir}/model.safetensors lacks {', '.join(missing)}")
             model.load_state_dict({k: init_tensors[k].float() for k in own})
-        tstate = None
-        if resume_from is not None:
-            tstate = ck.load_trainer_state(resume_from[1])
+        tstate = resume.trainer_state if resume is not None else None
+        if tstate is not None:
             model.load_state_dict(tstate["model"])
         self.cfg = cfg
         model.to(d.device)
@@ -151,7 +152,7 @@ class Trainer:
         if a.max_steps:
             total_steps = min(total_steps, a.max_steps)
         if total_steps == 0:
-            raise ValueError(f"{a.data_path}: no training rows (train {len(train_rows)}, val {len(val_rows)})")
+            raise preflight.TrainUsageError(f"{a.data_path}: no training rows (train {len(train_rows)}, val {len(val_rows)})")
         val_plan = rank_steps(pack_rows(val_rows, data.seq_lens, cap), d.world, d.rank, False)
 
         params = [p for p in model.parameters() if p.requires_grad]
@@ -162,9 +163,8 @@ class Trainer:
         if resume_from is not None:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-            osd = torch.load(resume_from[1] / "optimizer_state_dict.pt", map_location="cpu", weights_only=False)
-            set_optimizer_state_dict(model, opt, osd, options=StateDictOptions(full_state_dict=True))
-            sched.load_state_dict(torch.load(resume_from[1] / "scheduler_state_dict.pt", weights_only=False))
+            set_optimizer_state_dict(model, opt, resume.optimizer_state, options=StateDictOptions(full_state_dict=True))
+            sched.load_state_dict(resume.scheduler_state)
             start_epoch, step = int(tstate["epoch"]) + 1, int(tstate["step"])
             best = (float(tstate.get("best_val_loss", math.inf)), tstate.get("best_epoch"))
             ck.set_rng_state(tstate.get("rng", {}))
@@ -175,19 +175,10 @@ class Trainer:
         self.layer_ids = layer_ids
         client = None
         if a.on_missing == "generate":
-            if not a.vllm_endpoint:
-                raise ValueError("--on-missing generate needs --vllm-endpoint (the hidden-states server URL); "
-                                 "or use --on-missing raise with a filled --hidden-states-path")
-            if not a.hidden_states_storage:
-                raise ValueError("--on-missing generate needs --hidden-states-storage (the directory the server "
-                                 "writes its files to)")
-            from speculators_core.hidden_states import SyncHiddenStatesClient
+            import speculators_core.hidden_states as hs
 
-            client = SyncHiddenStatesClient(
-                endpoints=a.vllm_endpoint, storage_dir=a.hidden_states_storage,
-                max_in_flight=a.max_in_flight, max_files_on_disk=a.max_files_on_disk,
-                request_timeout=a.request_timeout, grace_period=a.server_grace_period,
-                num_layers=len(layer_ids), hidden_size=cfg.hidden_size)
+            client = hs.SyncHiddenStatesClient(**preflight.client_kwargs(a, api_key), num_layers=len(layer_ids),
+                                               hidden_size=cfg.hidden_size)
         from speculators_core.training.source import RowSource
 
         self.source = RowSource(data, on_missing=a.on_missing, on_generate=a.on_generate,
@@ -215,6 +206,7 @@ class Trainer:
         import torch
 
         from speculators_core.training.distributed import all_reduce_sum
+        from speculators_core.training.preflight import check_finite
         from speculators_core.training.source import Prefetcher
 
         a, d, cfg, model = self.args, self.d, self.cfg, self.model
@@ -237,6 +229,7 @@ class Trainer:
                     counts = self._valid_counts(b, K)
                     all_reduce_sum(counts, d)
                     loss, stats = self._forward(b, counts)
+                    check_finite(loss, d, step + 1, epoch, items[i].rows)
                     self.opt.zero_grad(set_to_none=True)
                     self.scaler.scale(loss).backward()
                     self.scaler.unscale_(self.opt)
@@ -395,12 +388,9 @@ class Trainer:
         msd = get_model_state_dict(self.model, options=opts)
         osd = get_optimizer_state_dict(self.model, self.opt, options=opts)
         val_loss = float(val["loss"]) if val else None
-        best_loss, best_epoch = best
-        is_best = val_loss is not None and (val_loss < best_loss or best_epoch is None)
-        if val_loss is None and best_epoch is None:
-            is_best = True  # no validation split: the latest is the best we know
-        if is_best:
-            best_loss, best_epoch = (val_loss if val_loss is not None else math.inf), epoch
+        if val_loss is not None and not math.isfinite(val_loss):
+            self.log(f"warning: validation loss of epoch {epoch} is {val_loss}: this checkpoint is never best")
+        is_best, (best_loss, best_epoch) = ck.choose_best(val_loss, best, epoch)  # a NaN never becomes best
         path = Path(save_dir) / str(epoch)
         if self.d.is_main:
             import transformers
