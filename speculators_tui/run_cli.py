@@ -162,6 +162,8 @@ def _summary(f: RunFollower, console=None) -> None:
         console.print(f"  best checkpoint: {f.best.get('path')} (val loss {f.best.get('val_loss')})")
         if st.get("status") == "completed":
             console.print(f"  serve it: {serve_command(str(f.best.get('path')))}", markup=False)
+    if f.skipped_note():
+        console.print(f"  [yellow]files: {f.skipped_note()}[/]")
     console.print(f"  run directory: {f.run_dir}")
 
 
@@ -301,6 +303,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     warnings = [e for e in events if e.get("event") in ("warning", "stage_failed", "run_failed")]
     if warnings:
         print("last:    " + format_event(warnings[-1]))
+    if f.skipped_note():
+        print(f"files:   {f.skipped_note()} (torn by a crash or a full disk; the records around them are kept)")
     return 0
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from speculators_core.fsutil import read_jsonl
+from speculators_core.fsutil import read_jsonl_counted
 from speculators_core.runs import layout
 from speculators_core.runs.rundir import read_state
 
@@ -29,6 +29,8 @@ class RunReader:
         self.state: dict[str, Any] = {}
         self._state_mtime = 0
         self._offsets = {layout.METRICS: 0, layout.EVENTS: 0, layout.GPU: 0}
+        #: lines of each JSONL file that could not be read (torn by a crash or a full disk), so far
+        self.skipped_lines = {layout.METRICS: 0, layout.EVENTS: 0, layout.GPU: 0}
         self.start: Optional[dict] = None
         self.last_train: Optional[dict] = None
         self.last_val: Optional[dict] = None
@@ -52,8 +54,15 @@ class RunReader:
 
     def records(self, name: str) -> list[dict]:
         """New records of `name` (layout.METRICS, .EVENTS or .GPU) since the last call."""
-        recs, self._offsets[name] = read_jsonl(self.run_dir / name, self._offsets[name])
-        return recs
+        got = read_jsonl_counted(self.run_dir / name, self._offsets[name])
+        self._offsets[name] = got.offset
+        self.skipped_lines[name] += got.skipped
+        return got.records
+
+    def skipped_note(self) -> str:
+        """'' or e.g. "2 unreadable line(s) skipped in metrics.jsonl" (a crash or a full disk tore them)."""
+        parts = [f"{n} unreadable line(s) skipped in {name}" for name, n in self.skipped_lines.items() if n]
+        return "; ".join(parts)
 
     def read_events(self) -> list[dict]:
         return self.records(layout.EVENTS)

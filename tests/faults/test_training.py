@@ -547,3 +547,26 @@ def fault_data(tiny_target, tmp_path_factory):
     cache = root / "cache"
     fill_cache(tiny_target, data, cache)
     return data, cache, tiny_target
+
+
+@pytest.mark.fault("runs")
+@pytest.mark.parametrize("torn", ['{"type": "train", "step": 3, "lo', "\x00\x00\x00", "[1, 2]"])
+def test_status_reports_torn_metrics_lines(tmp_path, capsys, torn):
+    """A torn metrics line (crash, full disk) is skipped, never silently: `status` says how many."""
+    from speculators_core import config as cfgmod
+    from speculators_core.runs import rundir
+    from speculators_tui.cli import main
+
+    cfg = cfgmod.RunConfig()
+    cfg.model.target = "builtin:tiny-qwen3"
+    cfg.hidden_states.engine, cfg.hidden_states.gpus, cfg.training.gpus = "hf", [], []
+    run_dir = rundir.create_run_dir(cfg, parent=str(tmp_path / "runs"))
+    with open(run_dir / "metrics.jsonl", "w") as fh:
+        fh.write(json.dumps({"type": "start", "total_steps": 10, "epochs": 1}) + "\n")
+        fh.write(torn + "\n")
+        fh.write(json.dumps({"type": "train", "step": 4, "epoch": 0, "loss": 0.5, "step_time_s": 1.0,
+                             "data_wait_s": 0.0}) + "\n")
+    assert main(["status", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "step 4/10" in out  # the record after the torn line is kept
+    assert "1 unreadable line(s) skipped in metrics.jsonl" in out
