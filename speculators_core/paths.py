@@ -98,7 +98,7 @@ def ensure_private_dir(path, uid: Optional[int] = None) -> Path:
     except FileExistsError:
         pass
     st = os.lstat(p)
-    fix = f"remove it (if it is not yours, ask its owner) or choose another directory with --hidden-states-path"
+    fix = "remove it (if it is not yours, ask its owner) or choose another directory with --hidden-states-path"
     if stat.S_ISLNK(st.st_mode):
         raise UnsafeDirectory(f"{p}: is a symlink (to {os.readlink(p)}); refusing to write hidden states through "
                               f"it. Fix: {fix}")

@@ -16,6 +16,7 @@ from speculators_core import (
     ConfigError, RunConfig, config_errors, dumps_config, find_preset, list_presets, plan_run, validate_config,
 )
 from speculators_tui import run_cli
+from speculators_tui.run_cli import add_verb
 
 
 def _load(spec: str) -> tuple[RunConfig, str, Optional[Path]]:
@@ -35,26 +36,26 @@ def cmd_presets_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_presets_delete(args: argparse.Namespace) -> int:
-    preset = find_preset(args.name)
+def _change_preset(name: str, change, done) -> int:
+    """Apply `change(preset)`; a refusal (a built-in, a bad or taken name, a file that is no user
+    preset) is a ValueError: print it and exit 2; else print `done(preset, result)`."""
+    preset = find_preset(name)
     try:
-        preset.delete()
-    except ValueError as exc:  # a built-in, or a file that is no user preset
+        result = change(preset)
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"deleted {preset.path}")
+    print(done(preset, result))
     return 0
+
+
+def cmd_presets_delete(args: argparse.Namespace) -> int:
+    return _change_preset(args.name, lambda p: p.delete(), lambda p, _: f"deleted {p.path}")
 
 
 def cmd_presets_rename(args: argparse.Namespace) -> int:
-    preset = find_preset(args.old)
-    try:
-        new = preset.rename(args.new)
-    except ValueError as exc:  # a built-in, a bad or taken name
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"renamed {preset.name} to {new.name} ({new.path})")
-    return 0
+    return _change_preset(args.old, lambda p: p.rename(args.new),
+                          lambda p, new: f"renamed {p.name} to {new.name} ({new.path})")
 
 
 def cmd_presets_show(args: argparse.Namespace) -> int:
@@ -126,18 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("presets", help="list, show, rename or delete presets")
     prs = pr.add_subparsers(dest="presets_command", metavar="ACTION", required=True)
-    prs.add_parser("list", help="built-in and user presets").set_defaults(func=cmd_presets_list)
-    show = prs.add_parser("show", help="print a preset's TOML")
-    show.add_argument("name")
+    add_verb(prs, "list", "built-in and user presets", cmd_presets_list)
+    show = add_verb(prs, "show", "print a preset's TOML", cmd_presets_show, "name")
     show.add_argument("--resolved", action="store_true", help="print every option, defaults included")
-    show.set_defaults(func=cmd_presets_show)
-    dl = prs.add_parser("delete", help="delete a user preset (built-ins cannot be deleted)")
-    dl.add_argument("name")
-    dl.set_defaults(func=cmd_presets_delete)
-    rn = prs.add_parser("rename", help="rename a user preset (not to a built-in's name)")
-    rn.add_argument("old")
-    rn.add_argument("new")
-    rn.set_defaults(func=cmd_presets_rename)
+    add_verb(prs, "delete", "delete a user preset (built-ins cannot be deleted)", cmd_presets_delete, "name")
+    add_verb(prs, "rename", "rename a user preset (not to a built-in's name)", cmd_presets_rename, "old", "new")
 
     v = sub.add_parser("validate", help="check a preset or config file (exit 1 on errors)")
     v.add_argument("config", help="preset name, TOML file or run directory")

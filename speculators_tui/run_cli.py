@@ -356,6 +356,15 @@ def cmd_gpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_verb(sub, name: str, help: str, func, *positionals: str) -> argparse.ArgumentParser:
+    """One CLI verb: `name POSITIONAL...` running `func(args)`; options are added by the caller."""
+    p = sub.add_parser(name, help=help)
+    for arg in positionals:
+        p.add_argument(arg)
+    p.set_defaults(func=func)
+    return p
+
+
 def add_subcommands(sub) -> None:
     r = sub.add_parser("run", help="run a whole pipeline: prepare, hidden-states server, train")
     r.add_argument("config", help="preset name, TOML file or run directory (its config starts a new run)")
@@ -367,19 +376,11 @@ def add_subcommands(sub) -> None:
     r.add_argument("--grace", type=float, default=15.0, help="seconds between SIGTERM and SIGKILL when stopping")
     r.set_defaults(func=cmd_run)
 
-    a = sub.add_parser("attach", help="follow a run (Ctrl-C detaches; the run continues)")
-    a.add_argument("run_dir")
+    a = add_verb(sub, "attach", "follow a run (Ctrl-C detaches; the run continues)", cmd_attach, "run_dir")
     a.add_argument("--headless", action="store_true", help="plain progress display instead of the app")
-    a.set_defaults(func=cmd_attach)
-
-    s = sub.add_parser("status", help="a run's status (or list the runs in a directory)")
-    s.add_argument("run_dir")
-    s.set_defaults(func=cmd_status)
-
-    st = sub.add_parser("stop", help="stop a run and all its processes")
-    st.add_argument("run_dir")
+    add_verb(sub, "status", "a run's status (or list the runs in a directory)", cmd_status, "run_dir")
+    st = add_verb(sub, "stop", "stop a run and all its processes", cmd_stop, "run_dir")
     st.add_argument("--grace", type=float, default=15.0, help="seconds between SIGTERM and SIGKILL")
-    st.set_defaults(func=cmd_stop)
 
     g = sub.add_parser("gpus", help="list GPUs (and suggest a split for a config)")
     g.add_argument("config", nargs="?", default=None, help="preset or TOML file to advise on")

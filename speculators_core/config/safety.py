@@ -73,7 +73,7 @@ def layout_problems(cfg: "RunConfig") -> list["Problem"]:
     """Nested directories that would let one stage delete or overwrite another's files."""
     from speculators_core.config.checks import Problem
 
-    d, hs, t = cfg.data, cfg.hidden_states, cfg.training
+    d, t = cfg.data, cfg.training
     if not d.output.strip() or not t.checkpoint_dir.strip():
         return []
     dirs = {

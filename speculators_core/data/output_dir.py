@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from speculators_core.data.errors import PrepareError
 from speculators_core.data.manifest import MANIFEST, fingerprint, is_complete, read_manifest
+from speculators_core.procs import pid_alive
 
 #: marker of a replacement in progress (its existence is what counts)
 MARKER = ".prepare-replacing"
@@ -47,28 +48,18 @@ def _describe(names: list[str], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover(out: Path) -> None:
     """What killed writers of `out` left beside it: temp directories (`.<name>.tmp-<pid>-*`) are
     removed; old outputs a whole-directory swap renamed aside (`.<name>.old-<pid>`) are put back
     when the new output never arrived, removed when it did."""
     for p in sorted(out.parent.glob(f".{out.name}.tmp-*")):
         pid = p.name[len(f".{out.name}.tmp-"):].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)) and p.is_dir():
+        if pid.isdigit() and not pid_alive(int(pid)) and p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
     prefix = f".{out.name}.old-"
     for p in sorted(out.parent.glob(prefix + "*")):
         pid = p.name[len(prefix):]
-        if not pid.isdigit() or _pid_alive(int(pid)) or not p.is_dir():
+        if not pid.isdigit() or pid_alive(int(pid)) or not p.is_dir():
             continue
         if not out.exists() and not out.is_symlink():
             os.replace(p, out)

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
-from speculators_tui.data.run_watch import LOG_FILES, RunWatcher
+from speculators_tui.data.run_watch import RunWatcher
 from speculators_tui.dialogs.confirm import ConfirmDialog
 from speculators_tui.widgets.gpu_panel import GpuPanel
 from speculators_tui.widgets.line_chart import LineChart
@@ -219,7 +219,7 @@ class DashboardScreen(Screen):
             share = min(1.0, float(wait) / float(st)) if st else 0.0
             out.append("waiting for hidden states ")
             out.append(f"{100 * share:.0f}%", style="red" if share > 0.3 else "green")
-            out.append(f" of step time\n")
+            out.append(" of step time\n")
         if t.get("hs_latency_s") is not None:
             out.append(f"hidden-states latency {float(t['hs_latency_s']):.2f}s\n", style="dim")
         if w.end and w.end.get("message"):
