@@ -10,8 +10,11 @@ Save protocol, safe at every kill point (`clean_stale` finishes or undoes it at 
 3. if `<epoch>/` exists, rename it to `.old-ckpt-<epoch>-<pid>/` (a kill here: the ready copy goes in);
 4. rename the ready copy to `<epoch>/` (a kill here: the old copy is deleted, never the new one);
 5. delete the old copy.
-Resume (`load_resumable`) loads the latest checkpoint completely before trusting it and falls back
-to the previous complete epoch, saying so, when a file is corrupt. Every `.pt` file is loaded with
+Entries of a live process other than this one (the pid ends the name) are a running save and are
+left alone. Resume (`load_resumable`) loads the latest checkpoint completely before trusting it and
+falls back to the previous complete epoch, saying so, when a file is corrupt (a format error; an
+OSError or MemoryError is raised, never taken for corruption); epoch directories none of which loads
+are an error (NoUsableCheckpoint), never a fresh start over them. Every `.pt` file is loaded with
 `weights_only=True`: a crafted file cannot run code. `checkpoint_best` is a relative symlink to the
 epoch with the lowest finite validation loss.
 """
@@ -160,19 +163,30 @@ def _epoch_of(name: str, prefix: str) -> Optional[str]:
     return epoch if epoch.isdigit() else None
 
 
+def _live_writer(name: str) -> bool:
+    """Is the pid that ends a save's temporary name (`<prefix><epoch>-<pid>`, `...-recover-<pid>`,
+    `.checkpoint_best.tmp-<pid>`) another process that runs now (a second trainer on this save dir)?"""
+    from speculators_core.procs import pid_alive
+
+    pid = name.rsplit("-", 1)[-1]
+    return pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))
+
+
 def clean_stale(save_dir: Path, log: Optional[Callable[[str], None]] = None) -> list[Path]:
     """Finish or undo a save a kill interrupted (see the module docstring); returns what was removed.
 
     A complete `.ready-*` copy is put in place (it is newer than any `<epoch>/`); an `.old-*` copy
     is deleted when `<epoch>/` exists, else restored; `.tmp-*` copies and a stray best-link
-    temporary are deleted.
+    temporary are deleted. Entries whose pid is a live process other than this one are left alone:
+    they are a running trainer's save in progress, not a killed one's.
     """
     save_dir = Path(save_dir)
     removed: list[Path] = []
     if not save_dir.is_dir():
         return removed
     say = log or (lambda msg: None)
-    entries = sorted(save_dir.iterdir(), key=lambda p: p.name)
+    entries = [p for p in sorted(save_dir.iterdir(), key=lambda p: p.name)
+               if not (p.name.startswith(".") and _live_writer(p.name))]
     for p in entries:  # complete new copies first: they win over old ones
         epoch = _epoch_of(p.name, READY_PREFIX) if p.name.startswith(READY_PREFIX) else None
         if epoch is not None and is_complete(p):
@@ -198,10 +212,21 @@ def clean_stale(save_dir: Path, log: Optional[Callable[[str], None]] = None) -> 
     return removed
 
 
+def _read_error(path: Path, exc: OSError) -> "CheckpointReadError":
+    return CheckpointReadError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file may be fine, "
+                               f"so it is not treated as corrupt")
+
+
 def _load_pt(path: Path) -> Any:
-    """`torch.load` that never runs code (weights_only); any failure names the file."""
+    """`torch.load` that never runs code (weights_only). A format failure is CorruptCheckpoint; an I/O
+    failure (permissions, EIO on NFS) is CheckpointReadError and MemoryError propagates: neither says
+    anything about the file, so neither may make a resume skip it."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise _read_error(path, exc) from exc
+    except MemoryError:
+        raise
     except Exception as exc:  # truncated, not a torch file, or a pickle that asks for more than tensors
         raise CorruptCheckpoint(f"{path}: cannot be loaded as plain tensors/containers "
                                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
@@ -211,6 +236,19 @@ class CorruptCheckpoint(SpeculatorsError, ValueError):
     """A checkpoint file that cannot be read (truncated, not ours, or a crafted pickle)."""
 
     fix = "delete that checkpoint directory, or resume from an earlier one"
+
+
+class CheckpointReadError(SpeculatorsError):
+    """A checkpoint file the OS would not read (permissions, an I/O error): not evidence of corruption."""
+
+    fix = "check the file's permissions and the filesystem (e.g. the NFS mount), then run again"
+
+
+class NoUsableCheckpoint(SpeculatorsError):
+    """--resume found epoch directories but none loads: training from scratch would overwrite them."""
+
+    fix = ("repair or move aside the directories listed, or drop --resume and give a new --save-path "
+           "to start a fresh run; --resume never trains from scratch over existing checkpoints")
 
 
 @dataclass
@@ -228,12 +266,18 @@ def verify_checkpoint(ckpt: Path, epoch: int) -> Resumable:
 
     ckpt = Path(ckpt)
     try:
-        json.loads((ckpt / "config.json").read_text())
-    except (OSError, ValueError) as exc:
+        json.loads((ckpt / "config.json").read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise _read_error(ckpt / "config.json", exc) from exc
+    except ValueError as exc:
         raise CorruptCheckpoint(f"{ckpt / 'config.json'}: not readable JSON ({exc})") from None
     try:
         load_file(str(ckpt / "model.safetensors"))
-    except Exception as exc:
+    except OSError as exc:
+        raise _read_error(ckpt / "model.safetensors", exc) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # SafetensorError: truncated or not a safetensors file
         raise CorruptCheckpoint(f"{ckpt / 'model.safetensors'}: not readable ({exc})") from None
     tstate = _load_pt(ckpt / "trainer_state.pt")
     if not isinstance(tstate, dict) or tstate.get("epoch") != epoch:
@@ -245,17 +289,53 @@ def verify_checkpoint(ckpt: Path, epoch: int) -> Resumable:
 
 def load_resumable(save_dir: Path, log: Optional[Callable[[str], None]] = None) -> Optional[Resumable]:
     """The latest checkpoint that loads completely; a corrupt one is reported and the previous
-    complete epoch used instead. None when there is no usable checkpoint."""
+    complete epoch used instead. None when there is no epoch directory at all; NoUsableCheckpoint
+    (listing why each was rejected) when there are some but none loads. An I/O error is raised as is."""
     say = log or (lambda msg: None)
     dirs = epoch_dirs(save_dir)
+    save_dir = Path(save_dir)
+    rejected = [f"{p}: incomplete (lacks {', '.join(f for f in REQUIRED_FILES if not (p / f).exists())})"
+                for p in sorted(save_dir.iterdir()) if p.name.isdigit() and p.is_dir() and not p.is_symlink()
+                and not is_complete(p)] if save_dir.is_dir() else []
     for i in range(len(dirs) - 1, -1, -1):
         epoch, path = dirs[i]
         try:
             return verify_checkpoint(path, epoch)
         except CorruptCheckpoint as exc:
-            prev = f"epoch {dirs[i - 1][0]} ({dirs[i - 1][1]})" if i else "no earlier checkpoint: starting from scratch"
-            say(f"checkpoint {path} is unusable: {exc}; falling back to {prev}")
+            rejected.append(f"{path}: {exc}")
+            if i:
+                say(f"checkpoint {path} is unusable: {exc}; falling back to epoch {dirs[i - 1][0]} ({dirs[i - 1][1]})")
+    if rejected:
+        raise NoUsableCheckpoint(f"--resume: no checkpoint in {save_dir} is usable:\n  " + "\n  ".join(rejected))
     return None
+
+
+def restore(resume: Resumable, model, opt, sched, scaler) -> tuple[int, int, tuple]:
+    """Load a resumed checkpoint's optimizer, scheduler, RNG and fp16 loss-scaler state into the live
+    objects; returns (start_epoch, step, (best_val_loss, best_epoch))."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    tstate = resume.trainer_state
+    set_optimizer_state_dict(model, opt, resume.optimizer_state, options=StateDictOptions(full_state_dict=True))
+    sched.load_state_dict(resume.scheduler_state)
+    set_rng_state(tstate.get("rng", {}))
+    if tstate.get("scaler") and scaler.is_enabled():
+        scaler.load_state_dict(tstate["scaler"])
+    best = (float(tstate.get("best_val_loss", math.inf)), tstate.get("best_epoch"))
+    return int(tstate["epoch"]) + 1, int(tstate["step"]), best
+
+
+def sync_best(save_dir: Path, best_epoch: Optional[int]) -> None:
+    """Make `checkpoint_best` agree with a resumed run's best_epoch (after a fallback the link may name
+    an epoch that is about to be retrained): re-point it, or remove it when that epoch is gone."""
+    save_dir = Path(save_dir)
+    link = save_dir / BEST_LINK
+    if best_epoch is not None and is_complete(save_dir / str(best_epoch)):
+        if not (link.is_symlink() and os.readlink(link) == str(best_epoch)):
+            set_best(save_dir, int(best_epoch))
+    elif link.is_symlink() or link.exists():
+        link.unlink()
+        _fsync_dir(save_dir)
 
 
 def choose_best(val_loss: Optional[float], best: tuple, epoch: int) -> tuple[bool, tuple]:

@@ -86,16 +86,31 @@ def client_kwargs(a, api_key: Optional[str]) -> dict:
 def check_finite(loss, d, step: int, epoch: int, rows: list[int]) -> None:
     """Stop (on every rank) when any rank's loss is not finite, before backward and the optimizer
     step, so neither the weights nor the optimizer state take it in."""
-    import torch
+    LossGuard(scaler_enabled=False).check(loss, d, step, epoch, rows)
 
-    from speculators_core.training.distributed import all_reduce_sum
 
-    bad = torch.tensor([0.0 if bool(torch.isfinite(loss.detach()).all()) else 1.0], dtype=torch.float64,
-                       device=loss.device)
-    all_reduce_sum(bad, d)
-    n = int(bad.item())
-    if n:
-        where = (f"the batch's rows (sample ids) {sorted(rows)}" if d.world == 1 else
-                 f"{n} of {d.world} ranks; rank {d.rank}'s rows (sample ids) {sorted(rows)}")
-        raise NonFiniteLoss(f"non-finite loss at step {step} (epoch {epoch}): {where}; training stopped, "
-                            f"the last good checkpoint is kept")
+class LossGuard:
+    """The per-step loss check. Without loss scaling a non-finite loss stops at once (before backward).
+    With fp16's GradScaler an overflow is expected now and then: the scaler skips that step and lowers
+    its scale, so only `limit` non-finite losses in a row stop the run (the scale cannot recover)."""
+
+    def __init__(self, scaler_enabled: bool, limit: int = 10) -> None:
+        self.scaler_enabled, self.limit, self.run = scaler_enabled, limit, 0
+
+    def check(self, loss, d, step: int, epoch: int, rows: list[int]) -> None:
+        import torch
+
+        from speculators_core.training.distributed import all_reduce_sum
+
+        bad = torch.tensor([0.0 if bool(torch.isfinite(loss.detach()).all()) else 1.0], dtype=torch.float64,
+                           device=loss.device)
+        all_reduce_sum(bad, d)
+        n = int(bad.item())
+        self.run = self.run + 1 if n else 0
+        if n and (not self.scaler_enabled or self.run >= self.limit):
+            where = (f"the batch's rows (sample ids) {sorted(rows)}" if d.world == 1 else
+                     f"{n} of {d.world} ranks; rank {d.rank}'s rows (sample ids) {sorted(rows)}")
+            run = f" ({self.run} consecutive non-finite losses: fp16 loss scaling cannot recover)" \
+                if self.scaler_enabled else ""
+            raise NonFiniteLoss(f"non-finite loss at step {step} (epoch {epoch}){run}: {where}; training stopped, "
+                                f"the last good checkpoint is kept")

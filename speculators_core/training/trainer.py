@@ -76,10 +76,11 @@ class Trainer:
         from speculators_core.training.distributed import barrier
 
         barrier(d)
-        # resume point: the latest checkpoint that loads completely (a corrupt one: the previous epoch)
+        # resume point: the latest checkpoint that loads completely (a corrupt one: the previous epoch);
+        # epoch directories none of which loads are an error, never a fresh start over them
         resume = ck.load_resumable(save_dir, log=self.log) if a.resume else None
         if a.resume and resume is None:
-            self.log(f"--resume: no complete checkpoint in {save_dir}; starting from scratch")
+            self.log(f"--resume: no checkpoint in {save_dir}; starting from scratch")
         resume_from = (resume.epoch, resume.path) if resume is not None else None
         if resume is not None and int(resume.trainer_state.get("epoch", -1)) + 1 >= a.epochs:
             print(f"[train] all {a.epochs} epochs are already done (latest checkpoint {resume.path}); "
@@ -161,13 +162,9 @@ class Trainer:
         sched = make_scheduler(opt, total_steps, a.warmup_ratio, a.scheduler)
         start_epoch, step, best = 0, 0, (math.inf, None)
         if resume_from is not None:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-            set_optimizer_state_dict(model, opt, resume.optimizer_state, options=StateDictOptions(full_state_dict=True))
-            sched.load_state_dict(resume.scheduler_state)
-            start_epoch, step = int(tstate["epoch"]) + 1, int(tstate["step"])
-            best = (float(tstate.get("best_val_loss", math.inf)), tstate.get("best_epoch"))
-            ck.set_rng_state(tstate.get("rng", {}))
+            start_epoch, step, best = ck.restore(resume, model, opt, sched, self.scaler)
+            if d.is_main and a.save_best:  # after a fallback the link may name the epoch about to be redone
+                ck.sync_best(save_dir, best[1])
             self.log(f"resumed from {resume_from[1]} (epoch {tstate['epoch']} done, step {step})")
         self.model, self.opt, self.sched = model, opt, sched
 
@@ -206,14 +203,14 @@ class Trainer:
         import torch
 
         from speculators_core.training.distributed import all_reduce_sum
-        from speculators_core.training.preflight import check_finite
+        from speculators_core.training.preflight import LossGuard
         from speculators_core.training.source import Prefetcher
 
         a, d, cfg, model = self.args, self.d, self.cfg, self.model
         K = cfg.ttt_steps
         H = cfg.hidden_size
         dev = d.device
-        stop = False
+        stop, guard = False, LossGuard(self.scaler.is_enabled())
         for epoch in range(start_epoch, a.epochs):
             if stop:
                 break
@@ -229,7 +226,7 @@ class Trainer:
                     counts = self._valid_counts(b, K)
                     all_reduce_sum(counts, d)
                     loss, stats = self._forward(b, counts)
-                    check_finite(loss, d, step + 1, epoch, items[i].rows)
+                    guard.check(loss, d, step + 1, epoch, items[i].rows)  # fp16: the scaler skips an overflow
                     self.opt.zero_grad(set_to_none=True)
                     self.scaler.scale(loss).backward()
                     self.scaler.unscale_(self.opt)
@@ -400,6 +397,7 @@ class Trainer:
             config = self.cfg.to_json_dict(SPECULATORS_VERSION, transformers.__version__)
             tstate = {"epoch": epoch, "step": step, "rng": ck.rng_state(), "val_loss": val_loss,
                       "best_val_loss": best_loss, "best_epoch": best_epoch, "stopped_by_max_steps": stopped,
+                      "scaler": self.scaler.state_dict(),
                       "model": {k: v.float() for k, v in msd.items()}, "args": vars(self.args)}
             path = ck.save_checkpoint(save_dir, epoch, tensors=tensors, config=config, optimizer_state=osd,
                                       scheduler_state=self.sched.state_dict(), trainer_state=tstate)

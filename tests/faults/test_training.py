@@ -153,9 +153,9 @@ def test_resume_with_no_usable_checkpoint_says_so(tmp_path):
     save = tmp_path / "ckpt"
     _save(save, 0, 1.0)
     _corrupt(save / "0", "garbage-config", tmp_path / "m")
-    lines: list[str] = []
-    assert ck.load_resumable(save, log=lines.append) is None
-    assert any("falling back" in x or "unusable" in x for x in lines)
+    with pytest.raises(ck.NoUsableCheckpoint, match="config.json") as got:
+        ck.load_resumable(save)
+    assert str(save / "0") in str(got.value) and "never trains from scratch" in got.value.fix
 
 
 # -- finding 6: nothing the project loads with torch.load runs code -------------------------------
@@ -570,3 +570,151 @@ def test_status_reports_torn_metrics_lines(tmp_path, capsys, torn):
     out = capsys.readouterr().out
     assert "step 4/10" in out  # the record after the torn line is kept
     assert "1 unreadable line(s) skipped in metrics.jsonl" in out
+
+
+# -- review: --resume never trains from scratch over checkpoints it could not read -----------------
+@pytest.mark.parametrize("exc", [PermissionError(errno.EACCES, "Permission denied"), OSError(errno.EIO, "I/O error"),
+                                 MemoryError()], ids=["EACCES", "EIO", "MemoryError"])
+def test_an_io_error_while_loading_is_not_corruption(tmp_path, monkeypatch, exc):
+    save = tmp_path / "ckpt"
+    _save(save, 0, 1.0)
+
+    def load(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(torch, "load", load)
+    with pytest.raises(type(exc) if isinstance(exc, MemoryError) else ck.CheckpointReadError) as got:
+        ck.load_resumable(save)
+    assert not isinstance(got.value, ck.CorruptCheckpoint)
+    if not isinstance(exc, MemoryError):
+        assert "trainer_state.pt" in str(got.value) and got.value.fix
+
+
+def test_an_io_error_reading_config_is_not_corruption(tmp_path):
+    save = tmp_path / "ckpt"
+    _save(save, 0, 1.0)
+    (save / "0" / "config.json").unlink()
+    (save / "0" / "config.json").mkdir()  # reading it: IsADirectoryError, an OSError
+    with pytest.raises(ck.CheckpointReadError):
+        ck.load_resumable(save)
+
+
+def test_resume_fails_when_no_epoch_directory_is_usable(tmp_path, fault_data, capsys):
+    data, cache, tiny = fault_data
+    save = tmp_path / "ckpt"
+    argv = train_argv(tiny, data, save, *_common(cache), "--epochs", "2")
+    assert _train_inproc(argv + ["--max-steps", "8"]) == 0
+    for e in ("0", "1"):
+        (save / e / "config.json").write_text("{not json")
+    before = {e: (save / e / "model.safetensors").read_bytes() for e in ("0", "1")}
+    capsys.readouterr()
+    assert _train_inproc(argv + ["--resume"]) != 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and str(save / "0") in err and str(save / "1") in err and "fix:" in err
+    assert {e: (save / e / "model.safetensors").read_bytes() for e in ("0", "1")} == before
+    assert "starting from scratch" not in out and read_metrics(save)[-1]["status"] == "failed"
+
+
+# -- review: checkpoint_best agrees with the resumed best_epoch after a fallback --------------------
+def test_best_link_follows_the_resumed_best_epoch_after_a_fallback(tmp_path, fault_data, monkeypatch):
+    data, cache, tiny = fault_data
+    save = tmp_path / "ckpt"
+    argv = train_argv(tiny, data, save, *_common(cache), "--epochs", "2")
+    assert _train_inproc(argv + ["--max-steps", "8"]) == 0
+    ck.set_best(save, 1)  # epoch 1 was the best ...
+    (save / "1" / "model.safetensors").write_bytes(b"\x00" * 16)  # ... and is corrupted
+    assert ck.load_trainer_state(save / "0")["best_epoch"] == 0
+    monkeypatch.setattr(ck, "choose_best", lambda val_loss, best, epoch: (False, best))  # retrained 1: not better
+    assert _train_inproc(argv + ["--resume"]) == 0
+    assert ck.load_trainer_state(save / "1")["best_epoch"] == 0
+    assert os.readlink(save / "checkpoint_best") == "0"
+
+
+def test_sync_best_removes_a_link_to_a_missing_epoch(tmp_path):
+    save = tmp_path / "ckpt"
+    _save(save, 0, 1.0)
+    ck.set_best(save, 3)
+    ck.sync_best(save, 5)
+    assert not (save / "checkpoint_best").is_symlink()
+    ck.sync_best(save, 0)
+    assert os.readlink(save / "checkpoint_best") == "0"
+
+
+# -- review: clean_stale leaves a live trainer's in-progress save alone --------------------------
+def test_clean_stale_skips_a_live_writers_entries(tmp_path):
+    save = tmp_path / "ckpt"
+    _save(save, 0, 1.0)
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        for pid in (live.pid, dead.pid):
+            (save / f"{ck.TMP_PREFIX}4-{pid}").mkdir()
+            (save / f".{ck.BEST_LINK}.tmp-{pid}").symlink_to("0")
+        import shutil
+
+        shutil.copytree(save / "0", save / f"{ck.READY_PREFIX}1-{live.pid}")
+        shutil.copytree(save / "0", save / f"{ck.OLD_PREFIX}0-{live.pid}")
+        ck.clean_stale(save)
+        assert _dot_entries(save) == sorted([f"{ck.TMP_PREFIX}4-{live.pid}", f".{ck.BEST_LINK}.tmp-{live.pid}",
+                                             f"{ck.READY_PREFIX}1-{live.pid}", f"{ck.OLD_PREFIX}0-{live.pid}"])
+        assert not (save / "1").exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
+# -- review: with fp16 loss scaling an overflow skips the step; only a run of them stops -----------
+def test_loss_guard_with_a_scaler_stops_only_after_a_run_of_non_finite_losses():
+    from speculators_core.training import preflight
+
+    d = _single()
+    nan, ok = torch.tensor(float("nan")), torch.tensor(1.0)
+    g = preflight.LossGuard(scaler_enabled=True, limit=3)
+    for step in range(1, 3):
+        g.check(nan, d, step, 0, [1])  # the scaler skips these steps
+    g.check(ok, d, 3, 0, [1])  # a finite loss resets the run
+    g.check(nan, d, 4, 0, [1])
+    g.check(nan, d, 5, 0, [1])
+    with pytest.raises(preflight.NonFiniteLoss, match="3 consecutive"):
+        g.check(nan, d, 6, 0, [2])
+    with pytest.raises(preflight.NonFiniteLoss, match="step 1 "):
+        preflight.LossGuard(scaler_enabled=False).check(nan, d, 1, 0, [1])
+
+
+def test_fp16_training_skips_an_overflow_and_saves_the_scaler(tmp_path, fault_data, monkeypatch):
+    from speculators_core.training.trainer import Trainer
+
+    data, cache, tiny = fault_data
+    real = Trainer._forward
+    n = {"calls": 0}
+
+    def forward(self, b, counts):
+        loss, stats = real(self, b, counts)
+        if self.model.training:
+            n["calls"] += 1
+            if n["calls"] == 2:
+                loss = loss * float("inf")
+        return loss, stats
+
+    monkeypatch.setattr(Trainer, "_forward", forward)
+    save = tmp_path / "ckpt"
+    argv = [x if x != "fp32" else "fp16" for x in train_argv(tiny, data, save, *_common(cache), "--epochs", "2")]
+    assert _train_inproc(argv + ["--max-steps", "4"]) == 0
+    assert read_metrics(save)[-1]["status"] == "completed"
+    state = torch.load(save / "0" / "trainer_state.pt", map_location="cpu", weights_only=True)
+    assert state["scaler"]["scale"] < 65536.0  # the overflow halved the initial scale
+    got = {}
+    real_load = torch.amp.GradScaler.load_state_dict
+    monkeypatch.setattr(torch.amp.GradScaler, "load_state_dict",
+                        lambda self, sd: (got.update(sd), real_load(self, sd))[1])
+    assert _train_inproc(argv + ["--resume"]) == 0
+    assert got.get("scale") == state["scaler"]["scale"]
+
+
+def _single():
+    class D:
+        world, rank, is_main, enabled = 1, 0, True, False
+        device = torch.device("cpu")
+
+    return D()
