@@ -18,7 +18,9 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A host name or IP address as vLLM/uvicorn take it: no spaces, quotes or shell characters.
 HOST = re.compile(r"[A-Za-z0-9:][A-Za-z0-9._:-]*|\[[0-9A-Fa-f:.]+\]")
 #: `hidden_states.env` keys whose values are secrets: never written to run.toml, run.sh, stages.json.
-SECRET_KEY = re.compile(r"TOKEN|KEY|SECRET|PASSWORD", re.IGNORECASE)
+#: Whole words between underscores (HF_TOKEN, OPENAI_API_KEY, MY_SECRET), so TOKENIZERS_PARALLELISM,
+#: MONKEY_BUSINESS or KEYBOARD stay plain values.
+SECRET_KEY = re.compile(r"(?:^|_)(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD|APIKEY)(?:_|$)", re.IGNORECASE)
 #: A value that names the variable holding the secret instead of holding it: `${NAME}`, or the
 #: placeholder run.toml records (`<redacted: from $NAME>`).
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|<redacted: from \$([A-Za-z_][A-Za-z0-9_]*)>")
