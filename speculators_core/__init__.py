@@ -24,12 +24,12 @@ def _export(module: str, *names: str, **renamed: str) -> None:
 
 
 _export("speculators_core.config", "RunConfig", "Problem", "ConfigError", "MODE_HELP", "resolved_layer_ids",
-        load_config="load", save_config="save", validate_config="validate", config_errors="errors",
+        load_config="load", validate_config="validate", config_errors="errors",
         dumps_config="dumps", config_from_dict="from_dict", config_to_dict="to_dict")
 _export("speculators_core.config.presets", "list_presets", "find_preset", "save_user_preset")
 _export("speculators_core.target", "try_load_target", "human_count")
 _export("speculators_core.fsutil", "atomic_write_text")
-_export("speculators_core.plan.plan", "plan_run", "RunPlan")
+_export("speculators_core.plan.plan", "plan_run")
 _export("speculators_core.plan.stages", "Stage", "build_stages")
 _export("speculators_core.plan.script", "render_script")
 _export("speculators_core.serving.engines", "ENGINES", "get_engine")

@@ -4,9 +4,10 @@ A CPU without native bf16 (most laptops and cloud CPUs: AVX2, or AVX-512 without
 emulates every bf16 matmul: a 2048x256 @ 256x1024 forward+backward took 0.16 s in fp32 and 1.43 s
 under bf16 autocast on a 2-core AVX2 EPYC. So `auto` picks
 
-- bf16 on a CUDA device that supports it (compute capability >= 8.0), fp16 on older ones;
+- bf16 on a CUDA device that supports it (compute capability >= 8.0), fp16 on older ones for
+  training (with loss scaling); bf16 on every CUDA device for serving (fp16 can overflow);
 - bf16 on a CPU with native bf16 (AVX512_BF16 or AMX on x86, the BF16 extension on Arm) when
-  torch's kernels and oneDNN may use it (ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA not lowered);
+  torch's kernels and oneDNN may use it (on x86: ATEN_CPU_CAPABILITY not lowered; ONEDNN_MAX_CPU_ISA);
 - fp32 otherwise.
 
 An explicit choice is honoured, with the reason saying when it will be slow. This module imports
@@ -58,12 +59,20 @@ class CpuCaps:
             onednn = True  # no oneDNN query: decide from the flags alone
         return cls(capability=capability, flags=frozenset(_cpu_flags()), onednn_bf16=onednn)
 
+    @property
+    def x86(self) -> bool:
+        """An x86 CPU (its flags name SSE/AVX): the only kind whose torch capability can be lowered below
+        its bf16 support."""
+        return any(f.startswith(("avx", "sse")) for f in self.flags)
+
     def native_bf16(self) -> tuple[bool, str]:
         """(native?, why) in words a user can check."""
         have = [f for f in NATIVE_BF16_FLAGS if f in self.flags]
         if not have:
             return False, f"this CPU ({self.capability}) has no native bf16 (AVX512_BF16, AMX or Arm BF16)"
-        if self.capability.upper() in ("DEFAULT", "AVX", "AVX2", "ZVECTOR", "VSX"):
+        # On x86 torch's DEFAULT/AVX2 kernels mean ATEN_CPU_CAPABILITY lowered them below the CPU's; on
+        # Arm (and macOS, where only FEAT_BF16 is known) DEFAULT is the normal capability.
+        if self.x86 and self.capability.upper() in ("DEFAULT", "AVX", "AVX2"):
             return False, (f"the CPU has {'/'.join(h.upper() for h in have)} but torch runs {self.capability} "
                            f"kernels (ATEN_CPU_CAPABILITY?)")
         if not self.onednn_bf16:
@@ -120,14 +129,26 @@ class DtypeChoice:
         return f"compute dtype {self.dtype} on {self.device} ({self.requested}: {self.reason})"
 
 
+#: What the dtype is for: "train" (autocast with loss scaling) or "serve" (inference only).
+PURPOSES = ("train", "serve")
+
+
 def choose_dtype(requested: str, device_type: str, cpu: Optional[CpuCaps] = None,
-                 cuda: Optional[CudaCaps] = None) -> DtypeChoice:
-    """The compute dtype for `device_type` ("cpu" or "cuda"). `cpu`/`cuda` default to this machine's."""
+                 cuda: Optional[CudaCaps] = None, purpose: str = "train") -> DtypeChoice:
+    """The compute dtype for `device_type` ("cpu" or "cuda"). `cpu`/`cuda` default to this machine's.
+    `purpose` "serve" (the hf engine: inference, no loss scaling) keeps bf16 on every CUDA GPU for
+    auto: fp16 can overflow activations of a bf16-trained target."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}: use one of {', '.join(PURPOSES)}")
     req = normalise(requested)
     if device_type == "cuda":
         caps = cuda if cuda is not None else CudaCaps.probe()
         cc = ".".join(str(x) for x in caps.capability)
         if req == "auto":
+            if purpose == "serve" and not caps.bf16:
+                return DtypeChoice("bf16", req, "cuda", f"{caps.name} (compute capability {cc}) has no native "
+                                                         f"bf16, but fp16 can overflow a bf16-trained target's "
+                                                         f"activations (set dtype = \"fp16\" for speed)")
             if caps.bf16:
                 return DtypeChoice("bf16", req, "cuda", f"{caps.name} (compute capability {cc}) supports bf16")
             return DtypeChoice("fp16", req, "cuda", f"{caps.name} (compute capability {cc}) has no bf16; "

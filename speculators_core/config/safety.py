@@ -18,7 +18,9 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A host name or IP address as vLLM/uvicorn take it: no spaces, quotes or shell characters.
 HOST = re.compile(r"[A-Za-z0-9:][A-Za-z0-9._:-]*|\[[0-9A-Fa-f:.]+\]")
 #: `hidden_states.env` keys whose values are secrets: never written to run.toml, run.sh, stages.json.
-SECRET_KEY = re.compile(r"TOKEN|KEY|SECRET|PASSWORD", re.IGNORECASE)
+#: Whole words between underscores (HF_TOKEN, OPENAI_API_KEY, MY_SECRET), so TOKENIZERS_PARALLELISM,
+#: MONKEY_BUSINESS or KEYBOARD stay plain values.
+SECRET_KEY = re.compile(r"(?:^|_)(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD|APIKEY)(?:_|$)", re.IGNORECASE)
 #: A value that names the variable holding the secret instead of holding it: `${NAME}`, or the
 #: placeholder run.toml records (`<redacted: from $NAME>`).
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|<redacted: from \$([A-Za-z_][A-Za-z0-9_]*)>")
@@ -129,6 +131,12 @@ def env_problems(cfg: "RunConfig") -> list["Problem"]:
                                     f"stages.json: the run takes it from the environment variable {key}",
                                f"export {key}=... before the run and write {key} = \"${{{key}}}\" here",
                                "warning"))
+    if any(a == "--api-key" or a.startswith("--api-key=") for a in hs.extra_args):
+        # The value would be written to run.toml, run.sh, stages.json and the logs as it is.
+        out.append(Problem("hidden_states.extra_args", "--api-key puts the key itself on the command line, where "
+                                                       "run.toml, run.sh, stages.json and the logs record it",
+                           "remove --api-key from extra_args and set hidden_states.api_key_env to the NAME of a "
+                           "variable holding the key (vLLM then reads it from VLLM_API_KEY)"))
     if hs.api_key_env and not ENV_NAME.fullmatch(hs.api_key_env):
         out.append(Problem("hidden_states.api_key_env", f"{hs.api_key_env!r} is not an environment variable name",
                            "give the NAME of the variable that holds the key, e.g. SPECULATORS_API_KEY"))

@@ -42,6 +42,42 @@ BACKOFF_MAX_S = 5.0
 MAX_SERVER_ERRORS = 5
 
 
+class ApiKeyError(ValueError):
+    """An API key variable that is unset, empty, or whose value has surrounding whitespace."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(f"{message}. Fix: {fix}")
+        self.fix = fix
+
+
+def api_key_problem(name: str, value: Optional[str]) -> Optional[tuple[str, str]]:
+    """(what is wrong, fix) for the key variable `name` holding `value` (None = unset), or None when it
+    is usable. A key is used exactly as set, by the clients, the hf server and vLLM alike: one with
+    surrounding whitespace (a CRLF .env file leaves "\r") would be refused everywhere with 401."""
+    if value is None:
+        return (f"the environment variable {name} (the API key) is not set",
+                f"export {name}=<the hidden-states server's API key>")
+    if not value:
+        return (f"the environment variable {name} (the API key) is empty",
+                f"export {name}=<the hidden-states server's API key>")
+    if value != value.strip():
+        return (f"the environment variable {name} (the API key) has leading or trailing whitespace "
+                f"(a CRLF .env file leaves a \\r)",
+                f'export {name}="$(printf %s "${name}" | tr -d \'[:space:]\')", or fix the file it comes from')
+    return None
+
+
+def read_api_key(name: str, environ=None) -> str:
+    """The API key in the environment variable `name`, exactly as set; ApiKeyError (naming the variable
+    and the fix, never the value) when it is unset, empty or has surrounding whitespace."""
+    env = os.environ if environ is None else environ
+    value = env.get(name)
+    problem = api_key_problem(name, value)
+    if problem:
+        raise ApiKeyError(*problem)
+    return value
+
+
 def normalize_endpoint(url: str) -> str:
     """`http://host:port`, `.../v1` or `.../v1/` -> `http://host:port/v1`."""
     u = url.strip().rstrip("/")
@@ -101,6 +137,9 @@ class HiddenStatesClient:
         self.request_timeout = float(request_timeout)
         self.grace_period = float(grace_period)
         self.num_layers, self.hidden_size, self.dtype = num_layers, hidden_size, dtype
+        if api_key and api_key != api_key.strip():
+            raise ValueError("the API key has leading or trailing whitespace: the server compares it as it is "
+                             "and would refuse every request (a CRLF .env file leaves a \\r); strip it where it is set")
         self._api_key = api_key or None
         self._http = None
         self._dir_fd: Optional[int] = None

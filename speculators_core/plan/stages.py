@@ -99,12 +99,32 @@ class CpuThreads:
     train: Optional[int]
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (a container's or taskset's share, not the whole machine)."""
+def cgroup_cpu_limit(text: str) -> Optional[int]:
+    """The CPUs a cgroup v2 `cpu.max` ("max 100000", "200000 100000") allows, rounded up; None = no limit
+    (or a text that is not a quota)."""
+    parts = text.split()
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        quota, period = (int(parts[0]), int(parts[1]) if len(parts) > 1 else 100000)
+    except (IndexError, ValueError):
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return max(1, -(-quota // period))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity (taskset, cpuset), capped by a cgroup v2 CPU
+    quota (`docker --cpus=2` on a 32-core host is 2, not 32)."""
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
+            limit = cgroup_cpu_limit(f.read())
+    except (OSError, ValueError):
+        limit = None
+    return min(cores, limit) if limit else cores
 
 
 def cpu_threads(cores: int, train_procs: int, train_on_cpu: bool, server_on_cpu: bool,
@@ -127,6 +147,20 @@ def cpu_threads(cores: int, train_procs: int, train_on_cpu: bool, server_on_cpu:
     if server_on_cpu:  # training on GPUs: leave each training process a core for its data path
         return CpuThreads(server=max(1, cores - procs), train=None)
     return CpuThreads(server=None, train=None)
+
+
+def _server_extra_args(hs, needs_vllm: bool) -> list[str]:
+    """hidden_states.extra_args, and for vLLM `--dtype` from hidden_states.dtype (vLLM's own names),
+    unless auto or extra_args already sets it."""
+    extra = list(hs.extra_args)
+    if needs_vllm and hs.dtype != "auto" and not any(a == "--dtype" or a.startswith("--dtype=") for a in extra):
+        from speculators_core.precision import TORCH_NAMES, normalise
+
+        try:
+            extra = ["--dtype", TORCH_NAMES[normalise(hs.dtype)]] + extra
+        except (ValueError, KeyError):  # an unknown dtype is validate()'s error, not the planner's
+            pass
+    return extra
 
 
 def _tool(name: str) -> str:
@@ -212,10 +246,8 @@ def build_stages(
         host=hs.host, port=hs.port, gpus=list(hs.gpus), device=hs.device, dtype=hs.dtype,
         data_parallel_size=hs.data_parallel_size, tensor_parallel_size=hs.tensor_parallel_size,
         gpu_memory_utilization=hs.gpu_memory_utilization, max_model_len=hs.max_model_len,
-        connector=hs.connector, extra_args=list(hs.extra_args), trust_remote_code=m.trust_remote_code,
-        environ=environ)
-    if "api_key_env" in {f.name for f in fields(ServerRequest)}:
-        request["api_key_env"] = hs.api_key_env
+        connector=hs.connector, extra_args=_server_extra_args(hs, engine.needs_vllm),
+        trust_remote_code=m.trust_remote_code, environ=environ, api_key_env=hs.api_key_env)
     launch = engine.launch(ServerRequest(**request))
     argv, desc = list(launch.argv), launch.description
     server_env.update(launch.env)
@@ -232,9 +264,7 @@ def build_stages(
         if engine.needs_vllm:  # vllm serve reads its key from VLLM_API_KEY, never from argv
             server_from["VLLM_API_KEY"] = hs.api_key_env
         else:
-            server_from.update(key_from)
-            if "--api-key-env" not in argv:
-                argv += ["--api-key-env", hs.api_key_env]
+            server_from.update(key_from)  # HfEngine.launch passed --api-key-env NAME
     stages.append(Stage("server", argv, env=server_env, env_from=server_from, kind="server", log="server.log",
                         health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))
 

@@ -27,6 +27,13 @@ def stage_environ(stage: Stage, environ: Mapping[str, str]) -> dict[str, str]:
             f"stage {stage.name} needs {needs}, but {', '.join(missing)} is not set in the run's environment. "
             f"Fix: export {missing[0]}=... (the key or token) in the shell that starts the run (a detached "
             f"run inherits it), then start the run again")
+    from speculators_core.hidden_states.client import api_key_problem
+
+    for var, name in stage.env_from.items():
+        problem = api_key_problem(name, environ.get(name)) if var == "VLLM_API_KEY" else None
+        if problem:  # vLLM compares the key as it is: every client request would get a 401
+            raise MissingEnvironment(f"stage {stage.name} needs VLLM_API_KEY (from ${name}), but {problem[0]}. "
+                                     f"Fix: {problem[1]}, then start the run again")
     env = dict(environ)
     env.update(stage.env)
     env.update({k: environ[n] for k, n in stage.env_from.items()})

@@ -27,7 +27,9 @@ class RunReader:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.state: dict[str, Any] = {}
-        self._state_mtime = 0
+        #: (st_ino, st_size, st_mtime_ns) of the state.json last read: an atomic replace gives a new inode,
+        #: so two writes within the clock's granularity are still told apart
+        self._state_sig: tuple = ()
         self._offsets = {layout.METRICS: 0, layout.EVENTS: 0, layout.GPU: 0}
         #: lines of each JSONL file that could not be read (torn by a crash or a full disk), so far
         self.skipped_lines = {layout.METRICS: 0, layout.EVENTS: 0, layout.GPU: 0}
@@ -41,15 +43,16 @@ class RunReader:
     def read_state(self) -> bool:
         """Re-read state.json if it changed; True when it did."""
         try:
-            mtime = (self.run_dir / layout.STATE).stat().st_mtime_ns
+            st = (self.run_dir / layout.STATE).stat()
         except FileNotFoundError:
             return False
-        if mtime == self._state_mtime:
+        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if sig == self._state_sig:
             return False
         state = read_state(self.run_dir)
         if not state:
             return False  # unreadable right now: next poll
-        self.state, self._state_mtime = state, mtime
+        self.state, self._state_sig = state, sig
         return True
 
     def records(self, name: str) -> list[dict]:

@@ -1,7 +1,8 @@
 """After a run: delete the hidden-states files no request took from the server's storage directory.
 
 Only the server's own request files are touched: direct children of the storage directory named
-the way the servers name them, `cmpl-<id>.safetensors` and its `.lock`. The hf engine writes
+the way the servers name them, `cmpl-<id>.safetensors`, its `.lock` and safetensors' partial
+`.tmpXXXXXX` writes. The hf engine writes
 `cmpl-<32 hex>`; vLLM's hidden-states connector writes `<request id>.safetensors` with request ids
 `cmpl-<16 hex>-<prompt index>-<8 hex>` (our clients send no X-Request-Id). Never anything in a
 subdirectory (a checkpoint directory that ended up under the storage directory), never a cache
@@ -20,10 +21,14 @@ from speculators_core.runs import rundir
 
 #: A request file a hidden-states server wrote (hf engine or vLLM's connector), or its lock.
 REQUEST_FILE = re.compile(r"cmpl-[0-9a-f]{16,32}(?:-[0-9]+-[0-9a-f]{8})?\.safetensors(?:\.lock)?")
+#: A partial write of one: both servers write with safetensors' `save_file`, which (safetensors >= 0.6,
+#: Rust `tempfile::NamedTempFile::new_in`) writes `.tmp<6 random alphanumerics>` beside the target and
+#: renames it; a server killed mid-write leaves it behind.
+TEMP_FILE = re.compile(r"\.tmp[A-Za-z0-9]{6}")
 
 
 def sweep_request_files(storage_dir: str, since: float) -> tuple[int, int]:
-    """Delete the request files (`REQUEST_FILE`, regular files directly in `storage_dir`, modified at
+    """Delete the request files (`REQUEST_FILE`) and partial writes (`TEMP_FILE`): regular files directly in `storage_dir`, modified at
     or after `since`). Returns (files removed, bytes freed)."""
     n = freed = 0
     try:
@@ -31,7 +36,7 @@ def sweep_request_files(storage_dir: str, since: float) -> tuple[int, int]:
     except FileNotFoundError:
         return 0, 0
     for entry in entries:
-        if not REQUEST_FILE.fullmatch(entry.name):
+        if not (REQUEST_FILE.fullmatch(entry.name) or TEMP_FILE.fullmatch(entry.name)):
             continue
         try:
             st = entry.stat(follow_symlinks=False)

@@ -292,3 +292,32 @@ def test_right_key_is_sent(keyed):
     url, storage = keyed
     hs = _fetch_bounded(url, storage, api_key="s3cret")
     assert hs.token_ids.tolist() == IDS and not os.listdir(storage)
+
+
+# ----------------------------------------------------------------- review fixes (round C)
+@pytest.mark.fault("security")
+@pytest.mark.parametrize("value, needle", [(None, "not set"), ("", "empty"), ("sk-1\r", "whitespace"),
+                                           (" sk-1", "whitespace"), ("\t", "whitespace")])
+def test_read_api_key_rejects_what_the_servers_would_refuse(value, needle):
+    from speculators_core.hidden_states.client import ApiKeyError, read_api_key
+
+    environ = {} if value is None else {"HS_K": value}
+    with pytest.raises(ApiKeyError) as e:
+        read_api_key("HS_K", environ)
+    assert "HS_K" in str(e.value) and needle in str(e.value) and "sk-1" not in str(e.value)
+    assert e.value.fix
+
+
+@pytest.mark.fault("security")
+def test_read_api_key_returns_the_key_as_is():
+    from speculators_core.hidden_states.client import read_api_key
+
+    assert read_api_key("HS_K", {"HS_K": "sk-1"}) == "sk-1"
+
+
+@pytest.mark.fault("security")
+def test_client_refuses_a_key_with_surrounding_whitespace(tmp_path):
+    from speculators_core.hidden_states import HiddenStatesClient
+
+    with pytest.raises(ValueError, match="whitespace"):
+        HiddenStatesClient(["http://127.0.0.1:1/v1"], str(tmp_path), api_key="sk-1\r")

@@ -236,6 +236,17 @@ def test_unset_key_variable_is_a_clear_exit(tiny_target, tmp_path, value):
 
 
 @pytest.mark.fault("security")
+@pytest.mark.parametrize("value", ["sk-1\r", " sk-1", "sk-1\n"])
+def test_key_with_surrounding_whitespace_is_a_clear_exit(tiny_target, tmp_path, value):
+    # a CRLF .env file leaves "\r" on the key: the clients would send it and every request get a 401
+    env = dict(os.environ, HS_WS_KEY=value)
+    r = subprocess.run(_argv(tiny_target, 1, tmp_path / "hs", "--api-key-env", "HS_WS_KEY"), capture_output=True,
+                       text=True, timeout=60, cwd=REPO, env=env)
+    assert r.returncode == 2 and "HS_WS_KEY" in r.stderr and "whitespace" in r.stderr
+    assert "sk-1" not in r.stderr  # the key itself is never printed
+
+
+@pytest.mark.fault("security")
 def test_non_loopback_without_key_warns(tiny_target, tmp_path):
     # bad layer ids: the server exits right after its checks, before binding anything
     r = subprocess.run(_argv(tiny_target, 1, tmp_path / "hs", "--host", "0.0.0.0", "--target-layer-ids", "2", "2"),

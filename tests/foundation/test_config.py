@@ -206,3 +206,32 @@ def test_server_python_that_cannot_work_here_is_a_warning(tmp_path, monkeypatch)
     monkeypatch.setattr(checks, "_vllm_importable_here", lambda: True)
     cfg.hidden_states.python = ""
     assert not [p for p in cfgmod.validate(cfg) if p.field == "hidden_states.python"]
+
+
+# ----------------------------------------------------------------- review fixes (round C)
+@pytest.mark.parametrize("key, secret", [
+    ("HF_TOKEN", True), ("OPENAI_API_KEY", True), ("MY_SECRET", True), ("my_password", True),
+    ("DB_PASSWD", True), ("APIKEY", True), ("TOKEN", True), ("hf_token", True), ("MY_Secret", True),
+    ("TOKENIZERS_PARALLELISM", False), ("MONKEY_BUSINESS", False), ("KEYBOARD", False),
+    ("HF_HOME", False), ("TURKEY", False),
+])
+def test_secret_keys_are_whole_words(key, secret):
+    from speculators_core.config.safety import env_reference, is_secret_key
+
+    assert is_secret_key(key) is secret
+    assert (env_reference(key, "false") == key) is secret
+
+
+@pytest.mark.parametrize("extra", [["--api-key", "sk-1"], ["--api-key=sk-1"], ["--port-x", "1", "--api-key"]])
+def test_api_key_in_extra_args_is_an_error(extra):
+    cfg = C.RunConfig()
+    cfg.hidden_states.extra_args = extra
+    probs = [p for p in C.validate(cfg) if p.field == "hidden_states.extra_args"]
+    assert probs and probs[0].severity == "error" and "api_key_env" in probs[0].fix
+    assert "sk-1" not in str(probs[0])
+
+
+def test_other_extra_args_are_fine():
+    cfg = C.RunConfig()
+    cfg.hidden_states.extra_args = ["--api-key-file", "x", "--dtype", "half"]
+    assert not [p for p in C.validate(cfg) if p.field == "hidden_states.extra_args"]

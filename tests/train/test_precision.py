@@ -115,3 +115,33 @@ def test_config_key_reaches_the_train_and_server_argv(tmp_path):
         if st.module in stage_args.PARSERS:
             stage_args.PARSERS[st.module]().parse_args(st.stage_argv())
 
+
+
+# ----------------------------------------------------------------- review fixes (round C)
+@pytest.mark.parametrize("gpu, train, serve", [(V100, "fp16", "bf16"), (A100, "bf16", "bf16"), (H100, "bf16", "bf16")])
+def test_serving_auto_on_cuda_stays_bf16(gpu, train, serve):
+    assert choose_dtype("auto", "cuda", cuda=gpu).dtype == train
+    s = choose_dtype("auto", "cuda", cuda=gpu, purpose="serve")
+    assert s.dtype == serve and "loss scaling" not in s.reason
+
+
+def test_purpose_is_checked():
+    with pytest.raises(ValueError):
+        choose_dtype("auto", "cuda", cuda=A100, purpose="infer")
+
+
+@pytest.mark.parametrize("caps", [
+    CpuCaps("DEFAULT", frozenset({"asimd", "bf16", "sve"})),     # Arm: DEFAULT is normal
+    CpuCaps("DEFAULT", frozenset({"bf16"})),                     # macOS: FEAT_BF16 only
+    CpuCaps("SVE256", frozenset({"asimd", "bf16"})),
+])
+def test_arm_with_bf16_gets_bf16_whatever_the_capability(caps):
+    assert choose_dtype("auto", "cpu", cpu=caps).dtype == "bf16"
+
+
+@pytest.mark.parametrize("caps", [
+    CpuCaps("DEFAULT", frozenset({"avx2", "avx512f", "avx512_bf16", "sse4_2"})),  # ATEN_CPU_CAPABILITY=default
+    CpuCaps("AVX2", frozenset({"avx2", "amx_bf16", "sse4_2"})),
+])
+def test_lowered_capability_still_counts_on_x86(caps):
+    assert choose_dtype("auto", "cpu", cpu=caps).dtype == "fp32"

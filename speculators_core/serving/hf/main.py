@@ -27,11 +27,16 @@ def serve(args: argparse.Namespace) -> int:
     api_key = None
     name_env = getattr(args, "api_key_env", None)
     if name_env:
-        api_key = os.environ.get(name_env, "")
-        if not api_key:
-            print(f"hf_server: --api-key-env {name_env}: the environment variable {name_env} is unset or empty. "
-                  f"Fix: export {name_env}=<key> (the same key the clients send), or drop --api-key-env",
-                  file=sys.stderr)
+        from speculators_core.hidden_states.client import api_key_problem
+
+        api_key = os.environ.get(name_env)
+        problem = api_key_problem(name_env, api_key)
+        if problem:
+            what, fix = problem
+            if not api_key:
+                what += " (unset or empty)"
+            print(f"hf_server: --api-key-env {name_env}: {what}. Fix: {fix} (the same key the clients send), "
+                  f"or drop --api-key-env", file=sys.stderr)
             return ExitCode.USAGE
     elif not _loopback(args.host):
         print(f"hf_server: warning: listening on {args.host} without an API key: anyone who can reach this "
