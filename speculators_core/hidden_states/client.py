@@ -47,7 +47,7 @@ class ApiKeyError(ValueError):
 
     def __init__(self, message: str, fix: str) -> None:
         super().__init__(f"{message}. Fix: {fix}")
-        self.fix = fix
+        self.message, self.fix = message, fix
 
 
 def api_key_problem(name: str, value: Optional[str]) -> Optional[tuple[str, str]]:

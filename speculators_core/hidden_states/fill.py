@@ -10,7 +10,6 @@ others go on; `run` returns 1 if any row is missing at the end, 0 otherwise.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,14 +29,14 @@ _STAGE1 = "run stage 1 first: python -m speculators_core.prepare ... --output DI
 
 def api_key_from_env(name: Optional[str]) -> Optional[str]:
     """`--api-key-env NAME`: the key from os.environ[NAME] (None when the flag is not given)."""
+    from speculators_core.hidden_states.client import ApiKeyError, read_api_key
+
     if not name:
         return None
-    key = os.environ.get(name, "").strip()
-    if not key:
-        raise GenerateUsageError(f"--api-key-env {name}: the environment variable {name} is "
-                                 f"{'empty' if name in os.environ else 'not set'}",
-                                 fix=f"export {name}=<the hidden-states server's API key>, or drop --api-key-env")
-    return key
+    try:
+        return read_api_key(name)  # the same rules as the servers: used exactly as set
+    except ApiKeyError as e:
+        raise GenerateUsageError(f"--api-key-env {name}: {e.message}", fix=f"{e.fix}, or drop --api-key-env") from None
 
 
 def _load_rows(data_path: str, max_samples: Optional[int]):

@@ -61,7 +61,7 @@ def resolve_paths(cfg: cfgmod.RunConfig, base: Optional[Path] = None) -> cfgmod.
 
 
 def redact_secrets(cfg: cfgmod.RunConfig) -> cfgmod.RunConfig:
-    """A copy of `cfg` whose secret `hidden_states.env` values (keys like *TOKEN*, *KEY*, *SECRET*, or
+    """A copy of `cfg` whose secret `hidden_states.env` values (keys with TOKEN, KEY, SECRET or PASSWORD as a whole word (HF_TOKEN, OPENAI_API_KEY), or
     `${NAME}` references) are replaced by `<redacted: from $NAME>`: the plan reads them as references
     to the run's environment, so run.toml, stages.json and run.sh never hold the value."""
     from speculators_core.config.safety import env_reference, redacted

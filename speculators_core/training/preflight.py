@@ -7,7 +7,6 @@ and exits with its documented code (`speculators_core.errors.ExitCode`).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -29,14 +28,14 @@ class NonFiniteLoss(SpeculatorsError, FloatingPointError):
 
 def api_key_from_env(name: Optional[str]) -> Optional[str]:
     """`--api-key-env NAME`: the key from os.environ[NAME] (None when the flag is not given)."""
+    from speculators_core.hidden_states.client import ApiKeyError, read_api_key
+
     if not name:
         return None
-    key = os.environ.get(name, "")
-    if not key.strip():
-        raise TrainUsageError(f"--api-key-env {name}: the environment variable {name} is "
-                              f"{'empty' if name in os.environ else 'not set'}",
-                              fix=f"export {name}=<the hidden-states server's API key>, or drop --api-key-env")
-    return key.strip()
+    try:
+        return read_api_key(name)  # the same rules as the servers: used exactly as set
+    except ApiKeyError as e:
+        raise TrainUsageError(f"--api-key-env {name}: {e.message}", fix=f"{e.fix}, or drop --api-key-env") from None
 
 
 def check_args(a) -> Optional[str]:

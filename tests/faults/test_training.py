@@ -357,18 +357,20 @@ def test_rows_failing_in_a_row_stop_cleanly(tmp_path, fault_data, capsys):
     assert end["status"] == "failed" and "HiddenStatesFailing" in end["message"]
 
 
-@pytest.mark.parametrize("case", ["unset", "empty"])
+@pytest.mark.parametrize("case", ["unset", "empty", "crlf"])
 def test_api_key_env_unset_is_a_clear_error(tmp_path, fault_data, capsys, monkeypatch, case):
+    """The trainer reads the key by the servers' rules: a CRLF .env's "\r" would get 401 from every server."""
     data, cache, tiny = fault_data
     if case == "unset":
         monkeypatch.delenv("SPEC_TEST_KEY", raising=False)
     else:
-        monkeypatch.setenv("SPEC_TEST_KEY", "")
+        monkeypatch.setenv("SPEC_TEST_KEY", "" if case == "empty" else "s3cret\r")
     rc = _train_inproc(train_argv(tiny, data, tmp_path / "s", "--on-missing", "generate", "--vllm-endpoint",
                                   "http://127.0.0.1:9/v1", "--hidden-states-storage", str(tmp_path),
                                   "--api-key-env", "SPEC_TEST_KEY"))
     err = capsys.readouterr().err
     assert rc == 2 and "SPEC_TEST_KEY" in err and "Traceback" not in err
+    assert case != "crlf" or ("whitespace" in err and "s3cret" not in err)
 
 
 def test_api_key_env_is_passed_to_the_client(tmp_path, fault_data, monkeypatch):

@@ -50,7 +50,7 @@ class HiddenStatesModel:
             raise SystemExit("--device cuda: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
         from speculators_core.precision import choose_dtype
 
-        self.precision = choose_dtype(dtype, device)
+        self.precision = choose_dtype(dtype, device, purpose="serve")
         self.device = torch.device(device)
         self.dtype = self.precision.torch_dtype
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=self.dtype,
