@@ -439,3 +439,43 @@ def test_sigint_mid_run_leaves_no_output_and_no_workers(tiny_target, tmp_path, t
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# -- the hidden-states cache beside the dataset belongs to one preparation -------------------------------
+def _source(out, cache, **kw):
+    from speculators_core.training.data import PreparedData
+    from speculators_core.training.source import RowSource
+
+    args = dict(on_missing="raise", on_generate="delete", cache_dir=str(cache), num_aux=3, max_len=100)
+    return RowSource(PreparedData(out), **{**args, **kw})
+
+
+def test_training_refuses_a_cache_of_an_earlier_preparation(style_tokenizer, write_jsonl, tmp_path):
+    from speculators_core.hidden_states.cache import CacheMismatch
+
+    tok, out = style_tokenizer("chatml"), tmp_path / "out"
+    run(tok, [write_jsonl(GOOD)], out)
+    cache = out / "hidden_states"
+    src = _source(out, cache, on_missing="generate", on_generate="cache", client=object())  # hybrid: claims it
+    src.close()
+    assert json.loads((cache / "cache_manifest.json").read_text())["dataset_fingerprint"]
+    (cache / "hs_0.safetensors").write_bytes(b"row 0 of the first preparation")
+    _source(out, cache).close()  # the same preparation: used
+    run(tok, [write_jsonl(GOOD[:2], "other.jsonl")], out, overwrite=True)
+    assert (cache / "hs_0.safetensors").exists()  # --overwrite keeps the cache...
+    for kw in ({}, {"on_missing": "skip"}, {"on_missing": "generate", "on_generate": "cache", "client": object()}):
+        with pytest.raises(CacheMismatch, match="another prepared dataset") as err:  # ...but it is not used
+            _source(out, cache, **kw)
+        assert str(cache) in str(err.value) and "hidden_states_cache" in err.value.fix
+
+
+def test_training_refuses_an_old_cache_without_manifest(style_tokenizer, write_jsonl, tmp_path):
+    from speculators_core.hidden_states.cache import CacheMismatch
+
+    tok, out = style_tokenizer("chatml"), tmp_path / "out"
+    run(tok, [write_jsonl(GOOD)], out)
+    cache = out / "hidden_states"
+    cache.mkdir()
+    (cache / "hs_0.safetensors").write_bytes(b"old")
+    with pytest.raises(CacheMismatch, match="older version"):
+        _source(out, cache)
