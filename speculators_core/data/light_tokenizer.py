@@ -39,6 +39,18 @@ _KNOWN_KEYS = _HARMLESS_KEYS | set(SPECIAL_TOKENS_ATTRIBUTES) | {
     "added_tokens_decoder", "extra_special_tokens", "additional_special_tokens", "chat_template",
     "split_special_tokens"}
 _CLASSES = ("TokenizersBackend", "PreTrainedTokenizerFast")
+#: model types for which AutoTokenizer ignores the hub's tokenizer_class and uses the model's own
+#: tokenizer class, which rebuilds the normalizer/pre-tokenizer (a copy of transformers'
+#: `tokenization_auto.MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS`; a test checks it covers the installed one)
+MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS = frozenset({
+    "arctic", "camembertv2-base", "chameleon", "chatlm", "cohere_asr", "deepseek_ocr", "deepseek_ocr2",
+    "deepseek_v2", "deepseek_v3", "deepseek_v32", "deepseek_v4", "deepseek_vl", "deepseek_vl_hybrid",
+    "deepseek_vl_v2", "ernie4_5", "ernie4_5_moe", "fuyu", "h2ovl_chat", "hyperclovax", "hyperclovax_vision_v2",
+    "hyperclovax_vlm", "internlm2", "jamba", "janus", "llava", "llava_next", "minicpm3", "minicpmv",
+    "minimax_m2", "modernbert", "modernbert-decoder", "molmo", "molmo2", "nemotron", "nvfp4", "opencua",
+    "openvla", "paddleocr_vl", "phi3", "phi3_v", "phimoe", "qwen2", "qwen3_5", "qwen3_5_moe",
+    "qwen3_5_moe_text", "qwen4_exp", "smolvlm", "step3_vl", "step3p5", "vipllava",
+})
 _ADDED_FIELDS = ("content", "single_word", "lstrip", "rstrip", "normalized", "special")
 
 
@@ -132,6 +144,8 @@ def load(model_dir: str | os.PathLike) -> tuple[LightTokenizer | None, str]:
             return None, "unreadable config.json"
         if not isinstance(mc, dict) or "auto_map" in mc or "tokenizer_class" in mc:
             return None, "config.json names custom code or a tokenizer class"
+        if mc.get("model_type") in MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS:
+            return None, f"model_type {mc['model_type']}: transformers uses its own tokenizer class"
     if spec.get("post_processor") is None:
         return None, "tokenizer.json has no post-processor (transformers builds one)"
 

@@ -6,13 +6,15 @@ the files a prepared dataset consists of (`OWN_FILES`, the `data-XXXXX-of-YYYYY.
 `--overwrite` replaces those and nothing else.
 
 Replacing:
-- an output holding nothing else is swapped whole (temp sibling + rename: a kill leaves the old or
-  the new dataset complete; `recover` puts a swapped-aside old one back when the new one never
-  arrived);
-- next to other entries, the files are moved in one by one: a marker first, then the manifest goes
-  (from then on the output is not a complete preparation, so nothing trusts it), the new files move
-  in, the manifest last, then the marker goes. A kill in between leaves the marker, and the next
-  run finishes the job without asking for `--overwrite`.
+- a new output (nothing there yet) is assembled in a temp sibling and renamed into place;
+- an existing output (a directory, or a symlink to one, or a mount point) is never moved: the new
+  files are assembled in a temp directory inside it (`.prepare-tmp-<pid>-*`, so on its own
+  filesystem whatever `out`'s path looks like) and moved in one by one: a marker first (its rename
+  also proves the others can work, before anything old is removed), then the manifest goes (from
+  then on the output is not a complete preparation, so nothing trusts it), the new files move in,
+  the manifest last, then the marker goes. A kill in between leaves the marker, and the next run
+  finishes the job without asking for `--overwrite`. Entries others create in `out` meanwhile (a
+  server's hs_scratch/) are never touched.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from speculators_core.procs import pid_alive
 
 #: marker of a replacement in progress (its existence is what counts)
 MARKER = ".prepare-replacing"
+#: temp directories inside an existing output: `<TMP_PREFIX><pid>-<random>`
+TMP_PREFIX = ".prepare-tmp-"
 OWN_FILES = ("state.json", "dataset_info.json", "token_freq.pt", MANIFEST)
 _SHARD = re.compile(r"data-\d{5}-of-\d{5}\.arrow")
 
 
 def is_own(name: str) -> bool:
-    return name in OWN_FILES or name == MARKER or bool(_SHARD.fullmatch(name))
+    return name in OWN_FILES or name == MARKER or name.startswith(TMP_PREFIX) or bool(_SHARD.fullmatch(name))
 
 
 def foreign_entries(out: Path) -> list[str]:
@@ -49,12 +53,15 @@ def _describe(names: list[str], limit: int = 8) -> str:
 
 
 def recover(out: Path) -> None:
-    """What killed writers of `out` left beside it: temp directories (`.<name>.tmp-<pid>-*`) are
-    removed; old outputs a whole-directory swap renamed aside (`.<name>.old-<pid>`) are put back
-    when the new output never arrived, removed when it did."""
-    for p in sorted(out.parent.glob(f".{out.name}.tmp-*")):
-        pid = p.name[len(f".{out.name}.tmp-"):].split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)) and p.is_dir():
+    """What killed writers of `out` left: temp directories (`.<name>.tmp-<pid>-*` beside it,
+    `.prepare-tmp-<pid>-*` inside it) are removed; old outputs a whole-directory swap renamed aside
+    (`.<name>.old-<pid>`) are put back when the new output never arrived, removed when it did."""
+    temps = [(p, f".{out.name}.tmp-") for p in sorted(out.parent.glob(f".{out.name}.tmp-*"))]
+    if out.is_dir():
+        temps += [(p, TMP_PREFIX) for p in sorted(out.glob(TMP_PREFIX + "*"))]
+    for p, prefix in temps:
+        pid = p.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)) and p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
     prefix = f".{out.name}.old-"
     for p in sorted(out.parent.glob(prefix + "*")):
@@ -112,8 +119,9 @@ def replace_own_files(tmp: Path, out: Path) -> None:
     """Move the complete dataset in `tmp` into `out` file by file, replacing the old dataset's own
     files and nothing else (see the module docstring for the order)."""
     new = sorted(p.name for p in tmp.iterdir())
-    with open(out / MARKER, "w", encoding="utf-8") as fh:
+    with open(tmp / MARKER, "w", encoding="utf-8") as fh:
         json.dump({"pid": os.getpid(), "files": new}, fh)
+    os.replace(tmp / MARKER, out / MARKER)  # a rename that cannot work (EXDEV) fails here, nothing removed yet
     (out / MANIFEST).unlink(missing_ok=True)
     for name in new:
         if name != MANIFEST:

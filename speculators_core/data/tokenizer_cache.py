@@ -52,12 +52,14 @@ def cache_key(tokenizer_files: dict[str, str], model_dir: str | Path | None, exa
     """The entry name for a tokenizer given its file hashes (`manifest.tokenizer_fingerprint`) and
     its directory (its config.json, when there is one, also steers `AutoTokenizer`'s class choice)."""
     from speculators_core.data.manifest import file_sha256
+    from speculators_core.data.tokenizer_loading import light_tokenizer_enabled
 
     here = Path(__file__).resolve().parent
     sources = {name: hashlib.sha256((here / name).read_bytes()).hexdigest() for name in _SOURCES}
     config = Path(model_dir) / "config.json" if model_dir is not None else None
     blob = json.dumps({
         "format": FORMAT, "tokenizer": tokenizer_files, "exact_tokenizer": bool(exact_tokenizer),
+        "light_loader": light_tokenizer_enabled(),  # SPECULATORS_PREPARE_LIGHT_TOKENIZER=0: an AutoTokenizer entry
         "config": file_sha256(config) if config is not None and config.is_file() else None,
         "python": list(sys.version_info[:2]), "sources": sources,
         "versions": {d: _version(d) for d in ("transformers", "tokenizers", "regex", "numpy")},

@@ -1,8 +1,8 @@
 """Write the prepared dataset atomically: a `datasets.save_to_disk` directory with `input_ids`,
 `loss_mask` and `seq_len`, plus `token_freq.pt` and `prepare_manifest.json`, assembled in a
-temporary sibling directory and renamed into place (a crash never leaves a half-written output);
-next to other entries of the output directory (checkpoints, caches), only the dataset's own files
-are replaced (`output_dir`).
+temporary directory and renamed into place (a crash never leaves a half-written output): a new
+output is renamed in whole; in an existing one only the dataset's own files are replaced, file by
+file, from a temp directory inside it (`output_dir`).
 
 Neither `datasets` nor `torch` is imported to write them (importing both costs ~3 s of CPU, which
 stage 1's workers need): `save_arrow_dir` writes the files `Dataset.save_to_disk` writes (same
@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from speculators_core.data.manifest import MANIFEST
-from speculators_core.data.output_dir import foreign_entries, replace_own_files
+from speculators_core.data.output_dir import TMP_PREFIX, replace_own_files
 from speculators_core.fsutil import atomic_write_json, replace_dir
 
 
@@ -223,7 +223,11 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+    exists = out.is_dir()  # a symlink to a directory, or a mount point, too: then it is never moved
+    if exists:  # temp inside it: on its filesystem, whatever its lexical parent is
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=out))
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         t = time.perf_counter()
         save_arrow_dir(build_table(input_ids, loss_masks), tmp, dataset_fingerprint(manifest))
@@ -232,8 +236,8 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
         save_token_freq(freq if freq is not None else token_freq(input_ids, loss_masks), tmp / "token_freq.pt")
         timings["token_freq"] = time.perf_counter() - t
         atomic_write_json(tmp / MANIFEST, manifest)
-        if out.is_dir() and foreign_entries(out):
-            replace_own_files(tmp, out)  # checkpoints, caches... beside it: never moved or removed
+        if exists:  # file by file: checkpoints, caches, a server's scratch made meanwhile... never touched
+            replace_own_files(tmp, out)
         else:
             replace_dir(tmp, out)
     except BaseException:
@@ -256,12 +260,15 @@ def _save_quietly(ds, path: Path) -> None:
 
 
 def remove_stale_temps(out: Path) -> list[Path]:
-    """Remove temp directories of earlier writers of `out` that were killed (their pid is gone)."""
+    """Remove temp directories of earlier writers of `out` that were killed (their pid is gone):
+    beside it (a new output) and inside it (an existing one)."""
     removed = []
-    prefix = f".{out.name}.tmp-"
-    for p in out.parent.glob(prefix + "*"):
+    temps = [(p, f".{out.name}.tmp-") for p in out.parent.glob(f".{out.name}.tmp-*")]
+    if out.is_dir():
+        temps += [(p, TMP_PREFIX) for p in out.glob(TMP_PREFIX + "*")]
+    for p, prefix in temps:
         pid_text = p.name[len(prefix):].split("-", 1)[0]
-        if not pid_text.isdigit() or not p.is_dir():
+        if not pid_text.isdigit() or not p.is_dir() or p.is_symlink():
             continue
         try:
             os.kill(int(pid_text), 0)

@@ -1,6 +1,8 @@
 """Filling the hidden-states cache for a prepared dataset (offline / hybrid training). Resumable.
 
-Row i of the dataset goes to `<cache>/hs_<i>.safetensors` (moved atomically from the server's file, so
+The cache's `cache_manifest.json` names the prepared dataset it is for (`hidden_states/cache.py`):
+a cache of another preparation is refused, an empty one is claimed. Row i of the dataset goes to
+`<cache>/hs_<i>.safetensors` (moved atomically from the server's file, so
 a present file is always complete); rows already cached are skipped, so an interrupted run resumes.
 A sample that cannot be obtained (e.g. longer than the server's --max-model-len) is reported and the
 others go on; `run` returns 1 if any row is missing at the end, 0 otherwise.
@@ -58,10 +60,12 @@ def _load_rows(data_path: str, max_samples: Optional[int]):
 
 async def run(args) -> int:
     from speculators_core.hidden_states import HiddenStatesClient, HiddenStatesError, ServerUnavailable, cache_path
+    from speculators_core.hidden_states.cache import check_cache
 
     api_key = api_key_from_env(getattr(args, "api_key_env", None))
     ds, n = _load_rows(args.data_path, args.max_samples)
     cache = Path(args.hidden_states_path)
+    check_cache(cache, args.data_path, claim=True)  # files of another preparation are never reused
     cache.mkdir(parents=True, exist_ok=True)
     todo = [i for i in range(n) if not cache_path(cache, i).exists()]
     print(f"generate: {n} rows, {n - len(todo)} already cached, {len(todo)} to generate -> {cache}", flush=True)

@@ -4,7 +4,8 @@ Modes (the reference tutorial's flags):
 - `--on-missing generate --on-generate delete` (online): ask the server, use the file, delete it;
 - `--on-missing generate --on-generate cache` (hybrid): use the cache, else ask and keep the file;
 - `--on-missing raise` (offline): the cache must have every row; `skip`: rows not cached are skipped.
-A cached file is always used when `--hidden-states-path` has one. A row whose hidden states cannot
+A cached file is always used when `--hidden-states-path` has one, once the cache's manifest says it
+was filled for this prepared dataset (`hidden_states/cache.py`; checked when the source is made). A row whose hidden states cannot
 be obtained (server refused it, corrupt file, wrong shape) is skipped and counted, never zero-filled;
 a server that is gone (`ServerUnavailable`), a missing cache file in `raise` mode, or
 `MAX_FAILURES_IN_A_ROW` rows in a row that all failed (a server that answers but fails every
@@ -55,6 +56,10 @@ class RowSource:
             raise ValueError(f"--on-missing {on_missing} reads the cache: give --hidden-states-path")
         if on_generate == "cache" and not cache_dir:
             raise ValueError("--on-generate cache needs --hidden-states-path (the cache directory)")
+        if cache_dir:  # once, before any cached file is used: the cache must be this dataset's
+            from speculators_core.hidden_states.cache import check_cache
+
+            check_cache(cache_dir, data.path, claim=on_missing == "generate" and on_generate == "cache")
         self.data, self.on_missing, self.on_generate = data, on_missing, on_generate
         self.cache_dir, self.client, self.num_aux, self.max_len = cache_dir, client, num_aux, max_len
         self.pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="hs-io")

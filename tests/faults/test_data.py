@@ -439,3 +439,111 @@ def test_sigint_mid_run_leaves_no_output_and_no_workers(tiny_target, tmp_path, t
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# -- the hidden-states cache beside the dataset belongs to one preparation -------------------------------
+def _source(out, cache, **kw):
+    from speculators_core.training.data import PreparedData
+    from speculators_core.training.source import RowSource
+
+    args = dict(on_missing="raise", on_generate="delete", cache_dir=str(cache), num_aux=3, max_len=100)
+    return RowSource(PreparedData(out), **{**args, **kw})
+
+
+def test_training_refuses_a_cache_of_an_earlier_preparation(style_tokenizer, write_jsonl, tmp_path):
+    from speculators_core.hidden_states.cache import CacheMismatch
+
+    tok, out = style_tokenizer("chatml"), tmp_path / "out"
+    run(tok, [write_jsonl(GOOD)], out)
+    cache = out / "hidden_states"
+    src = _source(out, cache, on_missing="generate", on_generate="cache", client=object())  # hybrid: claims it
+    src.close()
+    assert json.loads((cache / "cache_manifest.json").read_text())["dataset_fingerprint"]
+    (cache / "hs_0.safetensors").write_bytes(b"row 0 of the first preparation")
+    _source(out, cache).close()  # the same preparation: used
+    run(tok, [write_jsonl(GOOD[:2], "other.jsonl")], out, overwrite=True)
+    assert (cache / "hs_0.safetensors").exists()  # --overwrite keeps the cache...
+    for kw in ({}, {"on_missing": "skip"}, {"on_missing": "generate", "on_generate": "cache", "client": object()}):
+        with pytest.raises(CacheMismatch, match="another prepared dataset") as err:  # ...but it is not used
+            _source(out, cache, **kw)
+        assert str(cache) in str(err.value) and "hidden_states_cache" in err.value.fix
+
+
+def test_training_refuses_an_old_cache_without_manifest(style_tokenizer, write_jsonl, tmp_path):
+    from speculators_core.hidden_states.cache import CacheMismatch
+
+    tok, out = style_tokenizer("chatml"), tmp_path / "out"
+    run(tok, [write_jsonl(GOOD)], out)
+    cache = out / "hidden_states"
+    cache.mkdir()
+    (cache / "hs_0.safetensors").write_bytes(b"old")
+    with pytest.raises(CacheMismatch, match="older version"):
+        _source(out, cache)
+
+
+# -- an output that is a symlink (or a mount point): temp files on its own filesystem --------------------
+@pytest.mark.parametrize("beside", [True, False], ids=["with checkpoints beside", "dataset alone"])
+def test_symlinked_output_is_written_on_its_own_filesystem(style_tokenizer, write_jsonl, tmp_path, monkeypatch,
+                                                            beside):
+    from speculators_core.data import writer
+
+    tok, data = style_tokenizer("chatml"), write_jsonl(GOOD)
+    real, out = tmp_path / "elsewhere" / "ds", tmp_path / "link" / "out"
+    real.mkdir(parents=True), out.parent.mkdir()
+    out.symlink_to(real)
+    run(tok, [data], out)
+    if beside:
+        (real / "checkpoints").mkdir()
+        (real / "checkpoints" / "w").write_text("w")
+    dirs = []
+    real_mkdtemp = writer.tempfile.mkdtemp
+    monkeypatch.setattr(writer.tempfile, "mkdtemp", lambda *a, **kw: dirs.append(kw.get("dir")) or real_mkdtemp(*a, **kw))
+    run(tok, [data], out, seq_length=64, overwrite=True)
+    assert dirs and all(os.path.realpath(d) == str(real.resolve()) for d in dirs), dirs  # not out's lexical parent
+    assert out.is_symlink() and os.path.realpath(out) == str(real.resolve())  # still the link, data behind it
+    assert is_prepared(PrepareOptions(model=str(tok), data=[str(data)], output=str(out), seq_length=64))
+    assert {p.name for p in real.iterdir()} == OWN | ({"checkpoints"} if beside else set())
+    assert not [p for p in out.parent.iterdir() if p.name != "out"]
+
+
+@pytest.mark.parametrize("beside", [True, False], ids=["with checkpoints beside", "dataset alone"])
+def test_a_rename_that_cannot_work_destroys_nothing(style_tokenizer, write_jsonl, tmp_path, monkeypatch, beside):
+    """EXDEV (temp and output on different filesystems): the old dataset stays complete, and a rerun works."""
+    tok, data, out = style_tokenizer("chatml"), write_jsonl(GOOD), tmp_path / "out"
+    run(tok, [data], out)
+    if beside:
+        (out / "checkpoints").mkdir()
+        (out / "checkpoints" / "w").write_text("w")
+    old = _tree(out)
+    real_replace = os.replace
+
+    def cross_device(src, dst, *a, **kw):
+        if Path(dst).parent == out or Path(src) == out:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    with pytest.raises(OSError, match="cross-device"):
+        run(tok, [data], out, seq_length=64, overwrite=True)
+    assert _tree(out) == old and is_prepared(PrepareOptions(model=str(tok), data=[str(data)], output=str(out)))
+    monkeypatch.setattr(os, "replace", real_replace)
+    run(tok, [data], out, seq_length=64, overwrite=True)
+    assert is_prepared(PrepareOptions(model=str(tok), data=[str(data)], output=str(out), seq_length=64))
+
+
+def test_entries_made_in_the_output_during_the_write_are_kept(style_tokenizer, write_jsonl, tmp_path, monkeypatch):
+    """Another run's server creates hs_scratch/ in the output while the dataset is replaced: it survives."""
+    tok, data, out = style_tokenizer("chatml"), write_jsonl(GOOD), tmp_path / "out"
+    run(tok, [data], out)  # the output holds the dataset alone
+    real_replace = os.replace
+
+    def racing(src, dst, *a, **kw):
+        if not (out / "hs_scratch").exists() and (Path(dst).parent == out or Path(src) == out):
+            (out / "hs_scratch").mkdir()
+            (out / "hs_scratch" / "req-1.safetensors").write_bytes(b"scratch")
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", racing)
+    run(tok, [data], out, seq_length=64, overwrite=True)
+    assert (out / "hs_scratch" / "req-1.safetensors").read_bytes() == b"scratch"
+    assert {p.name for p in out.iterdir()} == OWN | {"hs_scratch"} and _no_temps(tmp_path)

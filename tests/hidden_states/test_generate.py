@@ -9,6 +9,7 @@ import sys
 import torch
 
 from speculators_core.hidden_states import cache_path, load_cached
+from tests.prepare.conftest import style_tokenizer, write_jsonl  # noqa: F401 (fixtures)
 from tests.vllm_fixtures import REPO
 
 
@@ -55,3 +56,42 @@ def test_generate_needs_storage_dir(tmp_path):
                         "--hidden-states-path", str(tmp_path / "c"), "--vllm-endpoint", "http://127.0.0.1:1/v1"],
                        capture_output=True, text=True, timeout=60, cwd=REPO)
     assert r.returncode == 2 and "--hidden-states-storage is required" in r.stderr
+
+
+# -- the cache records the prepared dataset it was filled for ---------------------------------------------
+def _gen_main(data, cache, *extra):
+    from speculators_core.generate import main
+
+    return main(["--data-path", str(data), "--hidden-states-path", str(cache), "--vllm-endpoint",
+                 "http://127.0.0.1:1/v1", "--hidden-states-storage", str(data.parent / "storage"), *extra])
+
+
+def test_generate_refuses_a_cache_made_for_other_data(style_tokenizer, write_jsonl, tmp_path, capsys):
+    from tests.prepare.test_prepare import GOOD, run
+
+    tok, out = style_tokenizer("chatml"), tmp_path / "out"
+    run(tok, [write_jsonl(GOOD)], out)
+    cache = out / "hidden_states"
+    assert _gen_main(out, cache, "--max-samples", "0") == 0  # nothing to do, but the cache is claimed
+    assert (cache / "cache_manifest.json").exists()
+    cache_path(cache, 0).write_bytes(b"row 0 of the first preparation")
+    assert _gen_main(out, cache, "--max-samples", "0") == 0  # same dataset: fine
+    run(tok, [write_jsonl(GOOD[:2], "other.jsonl")], out, overwrite=True)  # other data, same output
+    capsys.readouterr()
+    assert _gen_main(out, cache) == 2
+    err = capsys.readouterr().err
+    assert "another prepared dataset" in err and str(cache) in err and str(out) in err and "delete" in err
+    assert cache_path(cache, 0).read_bytes() == b"row 0 of the first preparation"  # untouched
+
+
+def test_generate_refuses_an_old_cache_without_manifest(style_tokenizer, write_jsonl, tmp_path, capsys):
+    from tests.prepare.test_prepare import GOOD, run
+
+    tok, out = style_tokenizer("chatml"), tmp_path / "out"
+    run(tok, [write_jsonl(GOOD)], out)
+    cache = out / "hidden_states"
+    cache.mkdir()
+    cache_path(cache, 0).write_bytes(b"made by an older version")
+    assert _gen_main(out, cache) == 2
+    err = capsys.readouterr().err
+    assert "cache_manifest.json" in err and "older version" in err and "delete" in err

@@ -218,3 +218,22 @@ def test_first_run_imports_neither_torch_nor_transformers_before_workers(tiny_ta
     assert p.returncode == 0, p.stderr
     assert "tokenizer cache: stored" in p.stdout, p.stdout  # a first run: the cache was empty
     assert "MODULES-AT-WORKER-START []" in p.stdout, p.stdout
+
+
+def test_our_incorrect_hub_class_set_covers_transformers():
+    """transformers ignores the hub's tokenizer_class for these model types (its own class rebuilds the
+    normalizer/pre-tokenizer); our copy must hold every one the installed transformers lists."""
+    from transformers.models.auto.tokenization_auto import MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS as theirs
+
+    assert set(theirs) <= set(light_tokenizer.MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS), \
+        sorted(set(theirs) - set(light_tokenizer.MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS))
+
+
+def test_falls_back_for_model_types_transformers_gives_their_own_tokenizer(style_tokenizer, tmp_path):
+    d = _copy(style_tokenizer("chatml"), tmp_path / "m")
+    (d / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    assert light_tokenizer.load(d)[0] is not None
+    for model_type in ("qwen2", "deepseek_v3", "phi3", "internlm2"):
+        (d / "config.json").write_text(json.dumps({"model_type": model_type}))
+        tok, why = light_tokenizer.load(d)
+        assert tok is None and model_type in why, (model_type, why)

@@ -178,3 +178,13 @@ def test_warm_cli_imports_neither_torch_nor_auto_tokenizer_before_processing(sty
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "TORCH False AUTO False" in p.stdout and "tokenizer cache: hit" in p.stdout
+
+
+def test_cache_key_depends_on_the_loader(tmp_path, monkeypatch):
+    """An entry the light loader built is not used once SPECULATORS_PREPARE_LIGHT_TOKENIZER=0 asks for
+    AutoTokenizer (and back)."""
+    files = {"tokenizer.json": "ab" * 32}
+    monkeypatch.setenv("SPECULATORS_PREPARE_LIGHT_TOKENIZER", "1")
+    light = tokenizer_cache.cache_key(files, tmp_path, False)
+    monkeypatch.setenv("SPECULATORS_PREPARE_LIGHT_TOKENIZER", "0")
+    assert tokenizer_cache.cache_key(files, tmp_path, False) != light
