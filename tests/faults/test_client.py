@@ -193,6 +193,7 @@ def test_hostile_path_is_refused_untouched(hostile, case):
 # ------------------------------------------------------ hostile files in the directory: error, cleaned
 def _grow(path: Path):
     _hs_file(path)
+    size = path.stat().st_size
 
     def append():
         end = time.monotonic() + 4
@@ -201,6 +202,11 @@ def _grow(path: Path):
                 f.write(b"x" * 64)
             time.sleep(0.01)
     threading.Thread(target=append, daemon=True).start()
+    # the file has grown before the client looks at it, however loaded the machine (else a client
+    # scheduled first would read a still-valid file and the case would not test what it names)
+    deadline = time.monotonic() + 5
+    while path.stat().st_size == size and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 FILES = {
