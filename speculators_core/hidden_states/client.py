@@ -78,6 +78,17 @@ def read_api_key(name: str, environ=None) -> str:
     return value
 
 
+def key_for_flag(name: Optional[str], usage_error) -> Optional[str]:
+    """`--api-key-env NAME` of a stage CLI: the key (None without the flag); a bad variable raises
+    `usage_error(message, fix=...)`, the stage's own exit-2 error."""
+    if not name:
+        return None
+    try:
+        return read_api_key(name)  # the same rules as the servers: used exactly as set
+    except ApiKeyError as e:
+        raise usage_error(f"--api-key-env {name}: {e.message}", fix=f"{e.fix}, or drop --api-key-env") from None
+
+
 def normalize_endpoint(url: str) -> str:
     """`http://host:port`, `.../v1` or `.../v1/` -> `http://host:port/v1`."""
     u = url.strip().rstrip("/")

@@ -31,14 +31,9 @@ _STAGE1 = "run stage 1 first: python -m speculators_core.prepare ... --output DI
 
 def api_key_from_env(name: Optional[str]) -> Optional[str]:
     """`--api-key-env NAME`: the key from os.environ[NAME] (None when the flag is not given)."""
-    from speculators_core.hidden_states.client import ApiKeyError, read_api_key
+    from speculators_core.hidden_states.client import key_for_flag
 
-    if not name:
-        return None
-    try:
-        return read_api_key(name)  # the same rules as the servers: used exactly as set
-    except ApiKeyError as e:
-        raise GenerateUsageError(f"--api-key-env {name}: {e.message}", fix=f"{e.fix}, or drop --api-key-env") from None
+    return key_for_flag(name, GenerateUsageError)
 
 
 def _load_rows(data_path: str, max_samples: Optional[int]):

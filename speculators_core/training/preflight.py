@@ -28,14 +28,9 @@ class NonFiniteLoss(SpeculatorsError, FloatingPointError):
 
 def api_key_from_env(name: Optional[str]) -> Optional[str]:
     """`--api-key-env NAME`: the key from os.environ[NAME] (None when the flag is not given)."""
-    from speculators_core.hidden_states.client import ApiKeyError, read_api_key
+    from speculators_core.hidden_states.client import key_for_flag
 
-    if not name:
-        return None
-    try:
-        return read_api_key(name)  # the same rules as the servers: used exactly as set
-    except ApiKeyError as e:
-        raise TrainUsageError(f"--api-key-env {name}: {e.message}", fix=f"{e.fix}, or drop --api-key-env") from None
+    return key_for_flag(name, TrainUsageError)
 
 
 def check_args(a) -> Optional[str]:
