@@ -246,9 +246,6 @@ class GpuSampler:
         self._thread.start()
         return self
 
-    def set_roles(self, roles: dict[int, str]) -> None:
-        self._roles = dict(roles)
-
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
