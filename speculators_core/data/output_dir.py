@@ -52,10 +52,9 @@ def _describe(names: list[str], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
-def recover(out: Path) -> None:
-    """What killed writers of `out` left: temp directories (`.<name>.tmp-<pid>-*` beside it,
-    `.prepare-tmp-<pid>-*` inside it) are removed; old outputs a whole-directory swap renamed aside
-    (`.<name>.old-<pid>`) are put back when the new output never arrived, removed when it did."""
+def remove_dead_writers_temps(out: Path) -> None:
+    """Temp directories of killed writers of `out` (`.<name>.tmp-<pid>-*` beside it,
+    `.prepare-tmp-<pid>-*` inside it) are removed; a live writer's are left alone."""
     temps = [(p, f".{out.name}.tmp-") for p in sorted(out.parent.glob(f".{out.name}.tmp-*"))]
     if out.is_dir():
         temps += [(p, TMP_PREFIX) for p in sorted(out.glob(TMP_PREFIX + "*"))]
@@ -63,6 +62,13 @@ def recover(out: Path) -> None:
         pid = p.name[len(prefix):].split("-", 1)[0]
         if pid.isdigit() and not pid_alive(int(pid)) and p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
+
+
+def recover(out: Path) -> None:
+    """What killed writers of `out` left: their temp directories are removed; old outputs a
+    whole-directory swap renamed aside (`.<name>.old-<pid>`) are put back when the new output never
+    arrived, removed when it did."""
+    remove_dead_writers_temps(out)
     prefix = f".{out.name}.old-"
     for p in sorted(out.parent.glob(prefix + "*")):
         pid = p.name[len(prefix):]

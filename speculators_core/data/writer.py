@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from speculators_core.data.manifest import MANIFEST
-from speculators_core.data.output_dir import TMP_PREFIX, replace_own_files
+from speculators_core.data.output_dir import TMP_PREFIX, remove_dead_writers_temps, replace_own_files
 from speculators_core.fsutil import atomic_write_json, replace_dir
 
 
@@ -222,7 +222,7 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
     timings = timings if timings is not None else {}
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)
+    remove_dead_writers_temps(out)
     exists = out.is_dir()  # a symlink to a directory, or a mount point, too: then it is never moved
     if exists:  # temp inside it: on its filesystem, whatever its lexical parent is
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=out))
@@ -244,39 +244,3 @@ def write_output(output: str | Path, input_ids: Sequence[np.ndarray], loss_masks
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _save_quietly(ds, path: Path) -> None:
-    """save_to_disk without datasets' own progress bar (stage 1 prints its own summary)."""
-    import datasets
-
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        ds.save_to_disk(str(path))
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
-
-
-def remove_stale_temps(out: Path) -> list[Path]:
-    """Remove temp directories of earlier writers of `out` that were killed (their pid is gone):
-    beside it (a new output) and inside it (an existing one)."""
-    removed = []
-    temps = [(p, f".{out.name}.tmp-") for p in out.parent.glob(f".{out.name}.tmp-*")]
-    if out.is_dir():
-        temps += [(p, TMP_PREFIX) for p in out.glob(TMP_PREFIX + "*")]
-    for p, prefix in temps:
-        pid_text = p.name[len(prefix):].split("-", 1)[0]
-        if not pid_text.isdigit() or not p.is_dir() or p.is_symlink():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-            continue  # a live writer
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        shutil.rmtree(p, ignore_errors=True)
-        removed.append(p)
-    return removed

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from speculators_core.plan.stages import Stage
 from speculators_core.runs import rundir
 from speculators_core.runs.control import is_running
 from speculators_tui.cli import main as cli
+from tests.supervisor.util import wait_for as _wait_for
 
 PY = sys.executable
 FAKES = Path(__file__).resolve().parents[1] / "supervisor" / "fakes"
@@ -81,14 +81,8 @@ def start_supervisor(run_dir: Path) -> subprocess.Popen:
                             env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
 
 
-def wait_for(cond, timeout=30.0, interval=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+def wait_for(cond, timeout=30.0):
+    return _wait_for(cond, timeout=timeout)
 
 
 def wait_stuck_in(run_dir: Path, stage: str, tmp_path: Path) -> None:
