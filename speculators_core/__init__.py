@@ -24,7 +24,7 @@ def _export(module: str, *names: str, **renamed: str) -> None:
 
 
 _export("speculators_core.config", "RunConfig", "Problem", "ConfigError", "MODE_HELP", "resolved_layer_ids",
-        load_config="load", validate_config="validate", config_errors="errors",
+        load_config="load", validate_config="validate", config_errors="errors", problems_for_export="for_export",
         dumps_config="dumps", config_from_dict="from_dict", config_to_dict="to_dict")
 _export("speculators_core.config.presets", "list_presets", "find_preset", "save_user_preset")
 _export("speculators_core.target", "try_load_target", "human_count")
@@ -42,6 +42,7 @@ _export("speculators_core.runs.reader", "RunReader", "format_event", "serve_comm
 _export("speculators_core.runs.gpu", "probe_gpus", "GpuProbe", "GpuInfo", "GpuProcess", describe_gpus="describe")
 _export("speculators_core.runs.advice", "suggest_split", "assignment_warnings")
 _export("speculators_core.procs", "pid_alive")
+_export("speculators_core.paths", "config_home")
 _EXPORTS["run_layout"] = ("speculators_core.runs.layout", None)
 
 __all__ = sorted(_EXPORTS)

@@ -74,6 +74,14 @@ class SpeculatorsApp(App[int]):
     def on_mount(self) -> None:
         if any(isinstance(s, StartScreen) for s in self.screen_stack):
             return  # mounted once already (a subclass's on_mount calling super())
+        from speculators_tui.data.settings import load_settings
+
+        theme = load_settings().get("theme")
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
+        self._saved_theme = self.theme
+        # ctrl+t and the palette's "Change theme" both land here: the choice is kept for next time.
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.push_screen(StartScreen())
         if self.initial_run_dir is not None:
             self.dashboard_only = True
@@ -187,10 +195,21 @@ class SpeculatorsApp(App[int]):
         from speculators_tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def _remember_theme(self, theme) -> None:
+        if theme.name == getattr(self, "_saved_theme", None):
+            return
+        from speculators_tui.data.settings import save_setting
+
+        try:
+            save_setting("theme", theme.name)
+            self._saved_theme = theme.name
+        except OSError as exc:
+            self.notify(f"Could not remember the theme: {exc}", severity="warning")
 
 
 def run_app(run_dir: Optional[Path] = None, config_path: Optional[Path] = None) -> int:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Optional
 
 from speculators_core import (
-    ConfigError, RunConfig, config_errors, dumps_config, find_preset, list_presets, plan_run, validate_config,
+    ConfigError, RunConfig, config_errors, dumps_config, find_preset, list_presets, plan_run, problems_for_export,
+    validate_config,
 )
 from speculators_tui import run_cli
 from speculators_tui.run_cli import add_verb
@@ -85,7 +86,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     cfg, source, run_dir = _load(args.config)
-    errs = config_errors(validate_config(cfg))  # the config alone (its target may be out of reach)
+    # The config alone (its target may be out of reach); a script may run on another machine, so a
+    # path missing here is a warning, not an error.
+    problems = problems_for_export(validate_config(cfg))
+    for p in problems:
+        if p.local and p.severity == "warning":
+            print(f"warning: {p}", file=sys.stderr)
+    errs = config_errors(problems)
     if errs:
         for p in errs:
             print(f"error: {p}", file=sys.stderr)

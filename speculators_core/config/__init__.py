@@ -11,7 +11,7 @@ from speculators_core.config.schema import (  # noqa: F401
 )
 from speculators_core.config.toml_io import dumps, from_dict, load, loads, save, to_dict  # noqa: F401
 from speculators_core.config.checks import (  # noqa: F401
-    Problem, default_layer_ids, errors, layer_id_problems, resolved_layer_ids, server_python_problems,
+    Problem, default_layer_ids, errors, for_export, layer_id_problems, resolved_layer_ids, server_python_problems,
     suggest_layer_ids, validate,
 )
 from speculators_core.target import TargetInfo, TargetNotFound, load_target, try_load_target  # noqa: F401

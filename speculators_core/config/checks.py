@@ -16,6 +16,10 @@ from speculators_core.hidden_states.layers import default_layer_ids, layer_id_is
 from speculators_core.serving.engines import ENGINES as ENGINE_REGISTRY
 
 
+#: The server ports the configuration accepts (the message says this same rule).
+PORT_MIN, PORT_MAX = 1024, 65535
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a configuration: the dotted field, what is wrong, and how to fix it."""
@@ -26,6 +30,9 @@ class Problem:
     severity: Literal["error", "warning"] = "error"
     #: `file:line` of the key when the configuration came from a TOML file ("" otherwise).
     where: str = ""
+    #: A check of this machine's files (e.g. a data path): it blocks a run started here, but a
+    #: script exported to run elsewhere only gets a warning (`for_export`).
+    local: bool = False
 
     def __str__(self) -> str:
         text = f"{self.where + ': ' if self.where else ''}{self.field}: {self.message}"
@@ -97,7 +104,8 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
             continue
         if not os.path.exists(os.path.expanduser(src)):
             P.append(Problem(f"data.sources[{i}]", f"{src!r} is neither a built-in source nor an existing file",
-                             "use 'sharegpt', 'ultrachat', or the path of a .json/.jsonl file or directory"))
+                             "use 'sharegpt', 'ultrachat', or the path of a .json/.jsonl file or directory",
+                             local=True))
     if not d.output.strip():
         P.append(Problem("data.output", "empty output directory", "set a directory, e.g. './output'"))
 
@@ -116,9 +124,10 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
                          "use at least 2 (e.g. 1024)"))
     positive("data.minimum_valid_tokens", d.minimum_valid_tokens, allow_none=True)
     positive("data.num_preprocessing_workers", d.num_preprocessing_workers)
-    positive("hidden_states.port", hs.port)
-    if hs.port > 65535:
-        P.append(Problem("hidden_states.port", f"{hs.port} is not a TCP port", "use 1024..65535"))
+    if not safety.non_finite(hs.port) and not (PORT_MIN <= hs.port <= PORT_MAX):
+        # One rule, one message: privileged ports (< 1024) need root, beyond 65535 is no port.
+        why = "is not a TCP port" if hs.port > PORT_MAX or hs.port <= 0 else "is a privileged port (needs root)"
+        P.append(Problem("hidden_states.port", f"{hs.port} {why}", f"use a port in {PORT_MIN}..{PORT_MAX}, e.g. 8000"))
     positive("hidden_states.data_parallel_size", hs.data_parallel_size)
     positive("hidden_states.tensor_parallel_size", hs.tensor_parallel_size)
     positive("hidden_states.max_model_len", hs.max_model_len, allow_none=True)
@@ -209,6 +218,14 @@ def located(cfg: RunConfig, problems: list[Problem]) -> list[Problem]:
 
 def errors(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]
+
+
+def for_export(problems: list[Problem]) -> list[Problem]:
+    """The problems as they stand for a script exported to run on another machine: checks of this
+    machine's files (`local`) become warnings that say so."""
+    return [dataclasses.replace(p, severity="warning", message=p.message + " on this machine (fine if it exists "
+                                "where the exported script runs)") if p.local and p.severity == "error" else p
+            for p in problems]
 
 
 if typing.TYPE_CHECKING:  # pragma: no cover

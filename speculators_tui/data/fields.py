@@ -8,6 +8,8 @@ keys through the engine's own coercion (`config.from_dict`) so types are checked
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import typing
 from typing import Any, Literal, Optional, Union, get_args, get_origin
 
@@ -76,6 +78,38 @@ def _scalar(text: str, tp: Any) -> Any:
     return text
 
 
+_RANGE = re.compile(r"^(-?\d+)\s*-\s*(-?\d+)$")
+
+
+def parse_int_list(text: str) -> list[int]:
+    """Whole numbers as people write them: `0,1,2,3`, `0 1 2 3`, `[0, 1, 2, 3]` (TOML/Python list
+    brackets) and ranges `0-3` (both ends included), mixed freely (`[0-2, 5]`)."""
+    body = text.strip()
+    if body[:1] in "[(" and body[-1:] in "])":
+        body = body[1:-1]
+    elif body[:1] in "[(" or body[-1:] in "])":
+        raise ValueError(f"unbalanced brackets in {text.strip()!r}; write e.g. [0, 1, 2, 3] or 0-3")
+    out: list[int] = []
+    for part in [p.strip() for p in body.replace(";", ",").split(",") if p.strip()]:
+        # "0 - 3" is one range; "0 1 2" are three numbers.
+        pieces = [part] if _RANGE.match(part) else part.split()
+        for piece in pieces:
+            m = _RANGE.match(piece)
+            if m:
+                lo, hi = int(m.group(1)), int(m.group(2))
+                if hi < lo:
+                    raise ValueError(f"the range {piece!r} runs backwards; write {hi}-{lo}")
+                if hi - lo > 4096:
+                    raise ValueError(f"the range {piece!r} is too long")
+                out.extend(range(lo, hi + 1))
+            else:
+                try:
+                    out.append(int(piece.replace("_", "")))
+                except ValueError:
+                    raise ValueError(f"expected whole numbers like 0, 1, 2 or a range like 0-3, got {piece!r}") from None
+    return out
+
+
 def parse_text(dotted: str, text: str) -> Any:
     """The value of `dotted` for the typed `text`; ValueError says what is expected."""
     tp, optional = _optional(field_type(dotted))
@@ -85,9 +119,9 @@ def parse_text(dotted: str, text: str) -> Any:
     origin = get_origin(tp)
     if origin is list:
         (item,) = get_args(tp)
-        parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
         if item is int:
-            parts = [q for p in parts for q in p.split()]
+            return parse_int_list(text)
+        parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
         return [_scalar(p, item) for p in parts]
     if origin is dict:
         out: dict[str, str] = {}
@@ -135,3 +169,23 @@ def apply_values(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
 def problems_for(problems: list[Problem], dotted: str) -> list[Problem]:
     """Problems whose field is `dotted` or one of its items (`data.sources[1]`)."""
     return [p for p in problems if p.field == dotted or p.field.startswith(dotted + "[")]
+
+
+#: Defaults derived from another field: (derived key, source key, how it is derived from it).
+DERIVED = (("training.checkpoint_dir", "data.output", lambda out: os.path.join(out, "checkpoints")),)
+
+
+def follow_derived(cfg: RunConfig, dotted: str, old_value: Any) -> list[str]:
+    """After `dotted` changed from `old_value`: update the fields derived from it that still hold
+    the value derived from the old one (the user has not set them); the keys updated."""
+    changed = []
+    for derived, source, rule in DERIVED:
+        if source != dotted or not isinstance(old_value, str):
+            continue
+        current = get_value(cfg, derived)
+        if isinstance(current, str) and os.path.normpath(current) == os.path.normpath(rule(old_value)):
+            new = rule(get_value(cfg, source))
+            if new != current:
+                set_value(cfg, derived, new)
+                changed.append(derived)
+    return changed

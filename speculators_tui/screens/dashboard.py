@@ -18,13 +18,14 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Log, Static, TabbedContent, TabPane
 
 from speculators_tui.data.run_watch import RunWatcher
 from speculators_tui.dialogs.confirm import ConfirmDialog
 from speculators_tui.widgets.gpu_panel import GpuPanel
 from speculators_tui.widgets.line_chart import LineChart
 from speculators_tui.widgets.stage_timeline import StageTimeline, duration, timeline
+from speculators_tui.widgets.app_footer import AppFooter
 
 ACC_COLOURS = ("green", "cyan", "magenta", "yellow", "blue", "red", "white", "bright_green")
 POLL_S = 1.0
@@ -93,7 +94,7 @@ class DashboardScreen(Screen):
                 with Vertical():
                     yield DataTable(id="ckpt-table", cursor_type="row")
                     yield Static("", id="serve")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.title = "speculators-tui"

@@ -14,21 +14,22 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Header, Static
 
 from speculators_core import RunConfig, dumps_config, plan_run
 from speculators_tui.dialogs.confirm import ConfirmDialog
 from speculators_tui.dialogs.prompt import PromptDialog
 from speculators_tui.screens.wizard import step_bar
+from speculators_tui.widgets.app_footer import AppFooter
 
 
 class ReviewScreen(Screen):
     BINDINGS = [
+        Binding("escape", "back", "Back", id="review.back"),  # first: the footer never cuts it
         Binding("ctrl+s", "save_preset", "Save preset", id="review.save"),
         Binding("ctrl+e", "export", "Export script", id="review.export"),
         Binding("ctrl+y", "copy", "Copy script", id="review.copy"),
         Binding("ctrl+r", "launch", "Launch", id="review.launch"),
-        Binding("escape", "back", "Back", id="review.back"),
     ]
 
     class Launched(Message):
@@ -53,7 +54,7 @@ class ReviewScreen(Screen):
             yield Button("Copy", id="copy", compact=True)
             yield Static("", id="nav-note")
             yield Button("Launch ▶", id="launch", variant="success", compact=True)
-        yield Footer()
+        yield AppFooter()
 
     @property
     def cfg(self) -> RunConfig:
@@ -96,8 +97,10 @@ class ReviewScreen(Screen):
         self.query_one("#launch", Button).disabled = blocked
         self.query_one("#export", Button).disabled = self.script is None
         self.query_one("#copy", Button).disabled = self.script is None
+        only_local = bool(self.errors) and all(p.local for p in self.errors)
         self.query_one("#nav-note", Static).update(
-            Text(f"{len(self.errors)} error(s): go back to fix them" if self.errors else "", style="red"))
+            Text("missing on this machine: Launch is off, Export works" if only_local else
+                 f"{len(self.errors)} error(s): go back to fix them" if self.errors else "", style="red"))
         self.refresh_bindings()
 
     def summary(self) -> Text:
@@ -128,13 +131,21 @@ class ReviewScreen(Screen):
         def save(name: str) -> None:
             from speculators_core import save_user_preset
 
+            from speculators_tui.data.fields import get_value
+            from speculators_tui.data.portable import absolute_paths, describe_changes
+
+            # The preset is opened from anywhere later: its relative paths are resolved against
+            # the directory they refer to now (the working directory).
+            portable, changed = absolute_paths(self.cfg, Path.cwd())
             try:
-                path = save_user_preset(self.cfg, name)
+                path = save_user_preset(portable, name)
             except (OSError, ValueError) as exc:
                 self.notify(f"Could not save the preset: {exc}", severity="error")
                 return
             self.app.config_source = str(path)  # type: ignore[attr-defined]
-            self.notify(f"Saved preset {name!r} to {path}")
+            note = (f"\nRelative paths saved as absolute ones (the preset works from any directory): "
+                    f"{describe_changes(changed, self.cfg, portable, get_value)}" if changed else "")
+            self.notify(f"Saved preset {name!r} to {path}{note}", timeout=10 if changed else 5)
 
         def done(name: Optional[str]) -> None:
             if not name:

@@ -10,8 +10,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
+from speculators_tui.widgets.app_footer import AppFooter
 
 STATUS_STYLE = {"running": "bold yellow", "starting": "yellow", "completed": "green", "failed": "red",
                 "stopped": "dim"}
@@ -43,7 +44,7 @@ class StartScreen(Screen):
                                    "Pick a preset, a recent run, or start from scratch."), id="intro")
         yield OptionList(id="choices")
         yield Static("", id="choice-help")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "start"
@@ -89,6 +90,8 @@ class StartScreen(Screen):
             self.targets_list.append(("run", rd))
         if highlighted is not None and highlighted < ol.option_count:
             ol.highlighted = highlighted
+        else:
+            ol.highlighted = 0  # "New configuration": Enter on a fresh start screen starts the wizard
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         kind, obj = self.targets_list[event.option_index] if event.option_index < len(self.targets_list) else ("", None)

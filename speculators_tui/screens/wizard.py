@@ -14,11 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Header, Static
 
-from speculators_core import Problem, RunConfig, validate_config
+from speculators_core import Problem, RunConfig, problems_for_export, validate_config
 from speculators_tui.data import fields
-from speculators_tui.widgets.field_input import FieldInput
+from speculators_tui.widgets.field_input import FieldInput, field_id
+from speculators_tui.widgets.app_footer import AppFooter
 
 STEPS = ("Model & data", "GPUs", "Training", "Review")
 
@@ -77,7 +78,7 @@ class WizardStep(Screen):
             yield Button("‹ Back", id="back", compact=True)
             yield Static("", id="nav-note")
             yield Button("Next ›", id="next", variant="primary", compact=True)
-        yield Footer()
+        yield AppFooter()
 
     def field(self, dotted: str, label: str, hint: str = "", placeholder: str = "",
               choice_labels: Optional[dict[str, str]] = None) -> FieldInput:
@@ -96,7 +97,12 @@ class WizardStep(Screen):
 
     def on_field_input_edited(self, event: FieldInput.Edited) -> None:
         if event.error is None:
+            old = fields.get_value(self.cfg, event.dotted)
             fields.set_value(self.cfg, event.dotted, event.value)
+            for derived in fields.follow_derived(self.cfg, event.dotted, old):  # e.g. checkpoint dir
+                shown = self.query(f"#{field_id(derived)}")
+                if shown:
+                    shown.first(FieldInput).set_value(fields.get_value(self.cfg, derived))
         self.config_changed(event.dotted)
         self.revalidate()
 
@@ -117,7 +123,9 @@ class WizardStep(Screen):
         return out
 
     def revalidate(self) -> None:
-        self.problems = validate_config(self.cfg, self.app.target) + self.extra_problems()  # type: ignore[attr-defined]
+        # A path missing on this machine does not block the wizard (the run may be exported for a
+        # cluster): it is a warning here; Launch on the review step still needs it.
+        self.problems = problems_for_export(validate_config(self.cfg, self.app.target)) + self.extra_problems()  # type: ignore[attr-defined]
         shown: set[int] = set()
         for fi in self.query(FieldInput):
             if fi.parse_error:

@@ -12,6 +12,15 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 from speculators_tui.data import fields
 
 
+class TickBox(Checkbox):
+    """A checkbox that is empty when off and ticked when on (Textual's shows an X either way,
+    told apart only by colour, which reads as "checked" to most people)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]
+        return "✔" if self.value else " "
+
+
 def field_id(dotted: str) -> str:
     return "f-" + dotted.replace(".", "--")
 
@@ -61,7 +70,7 @@ class FieldInput(Vertical):
         with Horizontal():
             yield Label(self.label, classes="field-label")
             if self._is_bool:
-                yield Checkbox(self.hint or "on", value=bool(self.value), compact=True)
+                yield TickBox(self.hint or "on", value=bool(self.value), compact=True)
             elif self._choices:
                 yield Select([(self._choice_labels.get(c, c), c) for c in self._choices], value=self.value,
                              allow_blank=False, compact=True)

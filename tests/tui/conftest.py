@@ -13,6 +13,15 @@ sys.path.insert(0, str(HERE))
 RECORDED = HERE.parent / "data" / "recorded_run"
 
 
+@pytest.fixture(autouse=True)
+def isolated_xdg_config(tmp_path, monkeypatch) -> Path:
+    """The app's settings (theme) never come from, or go to, the real ~/.config."""
+    d = tmp_path / "xdg-config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(d))
+    monkeypatch.delenv("SPECULATORS_TUI_CONFIG", raising=False)
+    return d
+
+
 @pytest.fixture
 def user_config(tmp_path, monkeypatch) -> Path:
     """A fresh user config dir (user presets go to <it>/presets)."""
