@@ -148,7 +148,8 @@ class SpeculatorsApp(App[int]):
             return
         self.open_wizard(cfg, str(preset.path))
 
-    def open_wizard(self, cfg: RunConfig, source: str, step: int = 0) -> None:
+    def open_wizard(self, cfg: RunConfig, source: str, step: int = 0, target: Optional[tuple] = None) -> None:
+        """`target`: (TargetInfo or None, why) when the caller has loaded it already (in a worker)."""
         from speculators_core import try_load_target
         from speculators_tui.screens.review import ReviewScreen
         from speculators_tui.screens.step_gpus import GpuStep
@@ -161,7 +162,10 @@ class SpeculatorsApp(App[int]):
 
         #: What the wizard opened with: "Back" on its first step asks before discarding a change.
         self.opened_config = config_to_dict(cfg)
-        self.target, self.target_why = try_load_target(cfg.model.target) if cfg.model.target else (None, None)
+        if target is not None:
+            self.target, self.target_why = target
+        else:
+            self.target, self.target_why = try_load_target(cfg.model.target) if cfg.model.target else (None, None)
         self.dashboard_only = False
         for cls in (ModelStep, GpuStep, TrainingStep, ReviewScreen)[: step + 1]:
             self.push_screen(cls())

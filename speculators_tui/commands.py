@@ -26,8 +26,11 @@ class ActionsProvider(Provider):
             out += [("Apply suggested GPU split", screen.action_suggest, "the engine's server/training split"),
                     ("Run on the CPU", screen.action_cpu, "no GPU: server and training on the CPU")]
         if isinstance(screen, DashboardScreen):
-            out += [("Stop the run", screen.action_stop, "asks first"),
-                    ("Detach from the run", screen.action_detach, "the run keeps going")]
+            if screen.check_action("stop", ()):  # not once the run has ended or is being stopped
+                out.append(("Stop the run", screen.action_stop, "asks first"))
+            out.append(("Detach from the run", screen.action_detach, "the run keeps going"))
+            if screen.watcher.serve_command(screen.checkpoint_dir):
+                out.append(("Copy the serve command", screen.action_copy_serve, "OSC 52, where the terminal allows"))
             if screen.watcher.warning and screen.watcher.warning.get("fix_config"):
                 out.append(("Apply the suggested fix to the next run", screen.action_apply_fix, "opens the wizard"))
         out.append(("New configuration", app.action_new_config, "the wizard from the defaults"))  # type: ignore[attr-defined]

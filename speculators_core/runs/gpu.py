@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from speculators_core.fsutil import append_jsonl
 
@@ -235,11 +235,17 @@ class GpuSampler:
         self._thread: Optional[threading.Thread] = None
         self._path: Optional[Path] = None
         self._roles: dict[int, str] = {}
+        self._groups: Optional[Callable[[], dict[int, str]]] = None
         self._interval = 2.0
 
-    def start(self, path: Optional[Path], roles: Optional[dict[int, str]] = None, interval: float = 2.0) -> "GpuSampler":
+    def start(self, path: Optional[Path], roles: Optional[dict[int, str]] = None, interval: float = 2.0,
+              groups: Optional[Callable[[], dict[int, str]]] = None) -> "GpuSampler":
+        """`groups`: when given, each sample also lists the processes on each GPU
+        (`"processes": [{"pid", "name", "mem_mb", "stage"}]`), `stage` naming the run's stage whose
+        process group (from `groups()`: pgid -> stage name) the process is in, None for others."""
         self._path = Path(path) if path else None
         self._roles = dict(roles or {})
+        self._groups = groups
         self._interval = max(1.0, float(interval))
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="gpu-sampler", daemon=True)
@@ -274,13 +280,18 @@ class GpuSampler:
                 t0 = time.monotonic()
                 try:
                     record = {"time": time.time(), "gpus": []}
+                    groups = _call_groups(self._groups)
                     for i, n in enumerate(visible):
-                        g = _read_gpu(nv, handles[n], i, n, names[n], uuids[n], with_processes=False)
+                        g = _read_gpu(nv, handles[n], i, n, names[n], uuids[n], with_processes=groups is not None)
                         record["gpus"].append({
                             "index": i, "name": g.name, "util": g.util, "mem_used_mb": round(g.mem_used_mb, 1),
                             "mem_total_mb": round(g.mem_total_mb, 1), "power_w": g.power_w, "temp_c": g.temp_c,
                             "role": self._roles.get(i, "idle"),
                         })
+                        if groups is not None:
+                            record["gpus"][-1]["processes"] = [
+                                {"pid": p.pid, "name": p.name, "mem_mb": round(p.mem_mb, 1),
+                                 "stage": own_stage(p.pid, groups)} for p in g.processes]
                     self.history.append(record)
                     if self._path is not None:
                         append_jsonl(self._path, record)
@@ -292,3 +303,21 @@ class GpuSampler:
                 nv.nvmlShutdown()
             except Exception:
                 pass
+
+
+def _call_groups(groups: Optional[Callable[[], dict[int, str]]]) -> Optional[dict[int, str]]:
+    if groups is None:
+        return None
+    try:
+        return dict(groups())
+    except Exception:  # the supervisor's table changed under us: list processes without stages
+        return {}
+
+
+def own_stage(pid: int, groups: dict[int, str]) -> Optional[str]:
+    """The stage whose process group `pid` is in (torchrun's workers and vLLM's engine processes
+    inherit their stage's group), or None for a process that is not the run's."""
+    try:
+        return groups.get(os.getpgid(pid))
+    except OSError:  # gone, or not visible from here (another PID namespace)
+        return None

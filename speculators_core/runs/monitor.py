@@ -67,4 +67,9 @@ class MonitorMixin:
         if not probe.gpus:
             return
         roles = gpu_roles(self.cfg.hidden_states.gpus, self.cfg.training.gpus, [g.index for g in probe.gpus])
-        self._sampler = GpuSampler(self.environ).start(self.run_dir / layout.GPU, roles, self.gpu_interval)
+        self._sampler = GpuSampler(self.environ).start(self.run_dir / layout.GPU, roles, self.gpu_interval,
+                                                       groups=self._stage_groups)
+
+    def _stage_groups(self) -> dict[int, str]:
+        """pgid -> stage name of the running children (read from the sampler's thread)."""
+        return {c.pid: name for name, c in list(self._children.items())}

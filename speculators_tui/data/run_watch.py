@@ -22,6 +22,13 @@ LOG_FILES = {"trainer": "train.log", "server": "server.log", "prepare": "prepare
              "supervisor": run_layout.SUPERVISOR_LOG}
 
 
+def _opt_float(v) -> Optional[float]:
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def _thin(points: list) -> None:
     if len(points) > MAX_POINTS:
         del points[1::2]
@@ -60,6 +67,19 @@ class GpuView:
     mem_total_mb: float
     util_hist: deque = field(default_factory=lambda: deque(maxlen=GPU_HISTORY))
     mem_hist: deque = field(default_factory=lambda: deque(maxlen=GPU_HISTORY))
+    power_w: Optional[float] = None
+    temp_c: Optional[float] = None
+    #: The processes on the GPU at the last sample (None: the samples do not list them).
+    processes: Optional[list["GpuProcessView"]] = None
+
+
+@dataclass
+class GpuProcessView:
+    pid: int
+    name: str
+    mem_mb: float
+    #: The run's stage the process belongs to (server, train), None for someone else's.
+    stage: Optional[str] = None
 
 
 class RunWatcher(RunReader):
@@ -157,6 +177,13 @@ class RunWatcher(RunReader):
                 view.util = float(g.get("util") or 0.0)
                 view.mem_used_mb = float(g.get("mem_used_mb") or 0.0)
                 view.mem_total_mb = float(g.get("mem_total_mb") or 0.0)
+                view.power_w = _opt_float(g.get("power_w"))
+                view.temp_c = _opt_float(g.get("temp_c"))
+                procs = g.get("processes")
+                view.processes = None if not isinstance(procs, list) else [
+                    GpuProcessView(int(p.get("pid", 0)), str(p.get("name", "")), float(p.get("mem_mb") or 0.0),
+                                   str(p["stage"]) if p.get("stage") else None)
+                    for p in procs if isinstance(p, dict)]
                 view.util_hist.append(view.util)
                 view.mem_hist.append(100.0 * view.mem_used_mb / view.mem_total_mb if view.mem_total_mb else 0.0)
         return bool(recs)

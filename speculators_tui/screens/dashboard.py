@@ -15,13 +15,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Log, Static, TabbedContent, TabPane
 
 from speculators_tui.data.run_watch import RunWatcher
 from speculators_tui.dialogs.confirm import ConfirmDialog
+from speculators_tui.widgets.chart_controls import ChartView
 from speculators_tui.widgets.gpu_panel import GpuPanel
 from speculators_tui.widgets.line_chart import LineChart
 from speculators_tui.widgets.stage_timeline import StageTimeline, duration, timeline
@@ -47,6 +48,16 @@ class DashboardScreen(Screen):
         Binding("2", "tab('gpus')", "GPUs", show=False, id="dash.tab.gpus"),
         Binding("3", "tab('logs')", "Logs", show=False, id="dash.tab.logs"),
         Binding("4", "tab('checkpoints')", "Checkpoints", show=False, id="dash.tab.checkpoints"),
+        Binding("e", "expand_banner", "Full warning", id="dash.banner"),
+        Binding("m", "smoothing", "Smoothing", show=False, id="dash.chart.smooth"),
+        Binding("g", "log_loss", "Log-scale loss", show=False, id="dash.chart.log"),
+        Binding("z", "zoom", "Zoom to the last N steps", show=False, id="dash.chart.zoom"),
+        Binding("comma", "cursor(-1)", "Cursor left", show=False, id="dash.chart.left"),
+        Binding("full_stop", "cursor(1)", "Cursor right", show=False, id="dash.chart.right"),
+        Binding("c", "cursor_off", "Cursor off", show=False, id="dash.chart.off"),
+        Binding("left_square_bracket", "log_tab(-1)", "Prev log", id="dash.log.prev"),
+        Binding("right_square_bracket", "log_tab(1)", "Next log", id="dash.log.next"),
+        Binding("y", "copy_serve", "Copy serve cmd", id="dash.copy_serve"),
     ]
 
     class Polled(Message):
@@ -59,6 +70,11 @@ class DashboardScreen(Screen):
             super().__init__()
             self.error = error
 
+    class FixReady(Message):
+        def __init__(self, cfg, target, why, changes: list[str], step: int, error: Optional[str]) -> None:
+            super().__init__()
+            self.cfg, self.target, self.why, self.changes, self.step, self.error = cfg, target, why, changes, step, error
+
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
@@ -69,6 +85,10 @@ class DashboardScreen(Screen):
         self._timer = None
         self._last_error: Optional[str] = None
         self._binding_state: tuple = ()
+        self.chart_view = ChartView()
+        self.banner_expanded = False
+        #: "applying…" while the fix is being applied, then the keys it changed.
+        self.fix_note: Optional[str] = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -76,15 +96,17 @@ class DashboardScreen(Screen):
         yield Static("", id="banner")
         with TabbedContent(id="tabs", initial="metrics"):
             with TabPane("Metrics", id="metrics"):
+                yield Static("", id="chart-controls")
                 with Grid(id="charts"):
-                    yield LineChart("loss", id="chart-loss")
-                    yield LineChart("accuracy per TTT step (full, smoothed)", y_range=(0.0, 1.0), smooth=0.8,
+                    yield LineChart("loss", smooth=self.chart_view.smooth, id="chart-loss")
+                    yield LineChart("accuracy per TTT step (full)", y_range=(0.0, 1.0), smooth=self.chart_view.smooth,
                                     id="chart-acc")
-                    yield LineChart("tokens/s (smoothed)", smooth=0.8, id="chart-tps")
+                    yield LineChart("tokens/s", smooth=self.chart_view.smooth, id="chart-tps")
                     yield Static("", id="stats")
                 yield GpuPanel(id="metrics-gpus")
             with TabPane("GPUs", id="gpus"):
-                yield GpuPanel(id="gpu-panel")
+                with VerticalScroll(id="gpu-scroll"):
+                    yield GpuPanel(id="gpu-panel", detailed=True)
             with TabPane("Logs", id="logs"):
                 with TabbedContent(id="log-tabs"):
                     for name, title in LOG_TABS:
@@ -112,6 +134,83 @@ class DashboardScreen(Screen):
     def on_resize(self) -> None:
         # Tall terminals show the GPU rows under the charts too (80x24 keeps them on their own tab).
         self.query_one("#metrics-gpus").display = self.size.height >= 40
+        self._show_chart_controls()
+        self._update_banner()
+
+    # -- chart reading aids (state in ChartView; applied to every chart at once) ---------------------
+    def _charts(self) -> list[LineChart]:
+        return list(self.query(LineChart))
+
+    def _show_chart_controls(self) -> None:
+        self.query_one("#chart-controls", Static).update(self.chart_view.guide(self.size.width))
+
+    def _apply_chart_view(self) -> None:
+        v = self.chart_view
+        for chart in self._charts():
+            chart.set_view(smooth=v.smooth, log_y=v.log_loss and chart.id == "chart-loss", last_n=v.last_n,
+                           cursor_x=v.cursor_x)
+        self._show_chart_controls()
+
+    def action_smoothing(self) -> None:
+        self.chart_view.next_smoothing()
+        self._apply_chart_view()
+
+    def action_log_loss(self) -> None:
+        self.chart_view.log_loss = not self.chart_view.log_loss
+        self._apply_chart_view()
+
+    def action_zoom(self) -> None:
+        last = self.watcher.train_loss[-1][0] if self.watcher.train_loss else None
+        self.chart_view.next_zoom(last)
+        self._apply_chart_view()
+
+    def action_cursor(self, direction: int) -> None:
+        chart = self.query_one("#chart-loss", LineChart)
+        axis = chart._x_axis
+        if axis is None:
+            return
+        x0, x1, cols = axis
+        step = max(1.0, round((x1 - x0) / max(1, cols - 1)))
+        cur = self.chart_view.cursor_x
+        if cur is None:
+            cur = x1 if direction < 0 else x0
+        else:
+            cur = cur + direction * step
+        self.chart_view.cursor_x = float(round(min(max(cur, x0), x1)))
+        self._apply_chart_view()
+
+    def action_cursor_off(self) -> None:
+        self.chart_view.cursor_x = None
+        self._apply_chart_view()
+
+    def on_line_chart_hovered(self, event: LineChart.Hovered) -> None:
+        if event.x is not None and event.x != self.chart_view.cursor_x:
+            self.chart_view.cursor_x = event.x
+            self._apply_chart_view()
+
+    def action_expand_banner(self) -> None:
+        self.banner_expanded = not self.banner_expanded
+        self._update_banner()
+
+    def on_click(self, event) -> None:
+        widget = getattr(event, "widget", None)
+        if widget is not None and widget.id == "banner":
+            self.action_expand_banner()
+
+    def action_log_tab(self, direction: int) -> None:
+        tabs = self.query_one("#log-tabs", TabbedContent)
+        ids = [f"log-{name}" for name, _ in LOG_TABS]
+        i = ids.index(tabs.active) if tabs.active in ids else 0
+        tabs.active = ids[(i + direction) % len(ids)]
+
+    def action_copy_serve(self) -> None:
+        serve = self.watcher.serve_command(self.checkpoint_dir)
+        if not serve:
+            self.notify("There is no serve command yet: it needs a finished run with a checkpoint.",
+                        severity="warning")
+            return
+        self.app.copy_to_clipboard(serve)
+        self.notify(f"Copied to the clipboard (OSC 52, where the terminal allows it):\n{serve}")
 
     # -- polling -----------------------------------------------------------------------------------
     def _schedule(self, delay: float) -> None:
@@ -149,6 +248,7 @@ class DashboardScreen(Screen):
         self._schedule(POLL_FINISHED_S if self.watcher.finished else POLL_S)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()  # the footer shows the keys of the tab in view
         if self._active_log() is not None:
             self._poll()  # show the log now, not at the next tick
         else:
@@ -164,7 +264,8 @@ class DashboardScreen(Screen):
             ready = w.server_healthy_at - srv.started
         self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready))
         # The footer is rebuilt on refresh_bindings (costly): only when what it shows changes.
-        keys = (w.finished, self._stopping, bool(w.warning and w.warning.get("fix_config")))
+        keys = (w.finished, self._stopping, bool(w.warning and w.warning.get("fix_config")),
+                bool(self.watcher.checkpoints))
         if keys != self._binding_state:
             self._binding_state = keys
             self.refresh_bindings()
@@ -251,14 +352,21 @@ class DashboardScreen(Screen):
                 fix.append(f"fix: {warn['fix']}")
             if fix.plain:
                 text.append("\n").append_text(fix)
-        # One line per item (cropped with …) so the charts keep their rows; the tooltip has it all.
+        if self.fix_note:
+            if text.plain:
+                text.append("\n")
+            text.append(self.fix_note, style="bold")
+        # One line per item (cropped with …) so the charts keep their rows; `e` (or a click) shows
+        # the full text, wrapped; the tooltip has it too.
+        # (the footer's "e Full warning" says how; no extra row for it at 80x24)
         full = text.plain
-        text.no_wrap = True
-        text.overflow = "ellipsis"
+        text.no_wrap = not self.banner_expanded
+        text.overflow = "fold" if self.banner_expanded else "ellipsis"
         banner.tooltip = full or None
         banner.update(text)
         banner.display = bool(text.plain)
         banner.set_class(bool(fail), "error")
+        banner.set_class(self.banner_expanded, "expanded")
 
     def _update_checkpoints(self) -> None:
         w = self.watcher
@@ -273,13 +381,31 @@ class DashboardScreen(Screen):
                               str(c.get("path", "")))
             self._shown_checkpoints = len(w.checkpoints)
         serve = w.serve_command(self.checkpoint_dir)
-        self.query_one("#serve", Static).update(
-            Text.assemble(("Serve the best drafter:\n  ", "bold"), (serve, "bold green")) if serve else
-            Text("The command to serve the best checkpoint appears here when the run ends.", style="dim"))
+        if serve:
+            shown = Text.assemble(("Serve the best drafter:\n  ", "bold"), (serve, "bold green"), "\n\n",
+                                  ("y", "bold reverse"), (" copy it to the clipboard", "dim"))
+        elif self._stopping:
+            shown = Text("Stopping the run…", style="dim")
+        elif w.finished:
+            shown = Text(f"The run {w.status or 'ended'} before it saved a checkpoint: there is nothing to serve.",
+                         style="yellow")
+        else:
+            shown = Text("The command to serve the best checkpoint appears here when the run ends.", style="dim")
+        self.query_one("#serve", Static).update(shown)
 
     # -- actions -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop" and (self.watcher.finished or self._stopping):
+            return False
+        if not self.is_mounted:
+            return True
+        tab = self.query_one("#tabs", TabbedContent).active
+        if action == "log_tab" and tab != "logs":
+            return False  # shown in the footer on the Logs tab only
+        if action == "copy_serve" and (tab != "checkpoints" or not self.watcher.finished
+                                       or not self.watcher.checkpoints):
+            return False
+        if action == "expand_banner" and not self.query_one("#banner").display:
             return False
         if action == "apply_fix" and not (self.watcher.warning and self.watcher.warning.get("fix_config")):
             return False
@@ -319,6 +445,7 @@ class DashboardScreen(Screen):
             self.notify(f"Could not stop the run: {event.error}", severity="error", timeout=15)
         else:
             self.notify("Run stopped.")
+        self.refresh_bindings()
         self._schedule(0)
 
     def action_detach(self) -> None:
@@ -330,18 +457,39 @@ class DashboardScreen(Screen):
     def action_apply_fix(self) -> None:
         warn = self.watcher.warning or {}
         fix = warn.get("fix_config")
-        if not fix:
-            return
-        from speculators_core import ConfigError
+        if not fix or (self.fix_note or "").startswith("⏳"):
+            return  # one at a time
+        self.fix_note = "⏳ applying the fix: reading run.toml and the target's config…"
+        self._update_banner()
+        self.apply_fix(dict(fix))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard-fix")
+    def apply_fix(self, fix: dict) -> None:
+        from speculators_core import ConfigError, try_load_target
         from speculators_core import load_run_config as load_config
         from speculators_tui.data.fields import apply_values
+        from speculators_tui.data.fix_diff import changes
 
-        try:
-            cfg = apply_values(load_config(self.run_dir), fix)
-        except (ConfigError, OSError) as exc:
-            self.notify(f"Cannot apply the fix: {exc}", severity="error", timeout=15)
-            return
         keys = list(fix)
         step = 1 if any(k.startswith(("hidden_states.", "training.gpus", "run.allow")) for k in keys) else 2
-        self.app.open_wizard(cfg, str(self.run_dir / "run.toml"), step=step)  # type: ignore[attr-defined]
-        self.notify("Fix applied to a new configuration: " + ", ".join(f"{k} = {v}" for k, v in fix.items()))
+        try:
+            before = load_config(self.run_dir)
+            cfg = apply_values(before, fix)
+        except (ConfigError, OSError) as exc:
+            self.post_message(self.FixReady(None, None, None, [], step, str(exc)))
+            return
+        target, why = try_load_target(cfg.model.target) if cfg.model.target else (None, None)
+        self.post_message(self.FixReady(cfg, target, why, changes(before, cfg, keys), step, None))
+
+    def on_dashboard_screen_fix_ready(self, event: "DashboardScreen.FixReady") -> None:
+        if event.error or event.cfg is None:
+            self.fix_note = None
+            self._update_banner()
+            self.notify(f"Cannot apply the fix: {event.error}", severity="error", timeout=15)
+            return
+        changed = event.changes or ["nothing: the run's configuration already has these values"]
+        self.fix_note = "✔ fix applied to a new configuration: " + "; ".join(changed)
+        self._update_banner()
+        self.app.open_wizard(event.cfg, str(self.run_dir / "run.toml"), step=event.step,  # type: ignore[attr-defined]
+                             target=(event.target, event.why))
+        self.app.notify("\n".join(changed), title="Fix applied to a new configuration", timeout=12)

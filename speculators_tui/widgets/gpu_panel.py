@@ -19,6 +19,8 @@ def bar(frac: float, width: int) -> Text:
 
 
 def spark(values, width: int) -> Text:
+    if width <= 0:
+        return Text()
     vals = list(values)[-width:]
     return Text("".join(SPARK[min(8, max(0, int(round(v / 100 * 8))))] for v in vals).rjust(width), style="blue")
 
@@ -28,13 +30,15 @@ def gpu_rows(gpus: list[GpuView], width: int) -> Text:
         return Text("No GPU samples (the run uses the CPU, or gpu.jsonl is empty).", style="dim")
     out = Text()
     # name(14) role(9) 'util '+bar+' 100%' 'mem '+bar+' 80.0/80G' hist
-    avail = max(20, width - 14 - 9 - 11 - 16)
+    name_w = 22 if width >= 140 else 8
+    avail = max(20, width - (name_w + 6) - 9 - 11 - 16)
     bw = max(4, min(20, avail // 3))
     hw = max(0, min(30, avail - 2 * bw - 2))
     for i, g in enumerate(gpus):
         if i:
             out.append("\n")
-        out.append(f"GPU{g.index} {g.name[:8]:<8} "[:14].ljust(14))
+        name = g.name.removeprefix("NVIDIA ")
+        out.append(f"GPU{g.index} {name[:name_w]:<{name_w}} "[: name_w + 6].ljust(name_w + 6))
         out.append(f"{g.role:<9}", style=ROLE_STYLE.get(g.role, ""))
         out.append("util ")
         out.append_text(bar(g.util / 100, bw))
@@ -51,13 +55,88 @@ def gpu_rows(gpus: list[GpuView], width: int) -> Text:
     return out
 
 
+STAGE_ROLE = {"server": "server", "train": "training"}
+
+
+def _temp_style(t: float) -> str:
+    return "bold red" if t >= 85 else "yellow" if t >= 75 else ""
+
+
+def gpu_details(gpus: list[GpuView], width: int) -> Text:
+    """nvitop-like: per GPU its full name, role, temperature and power, utilisation and memory bars
+    with history, then the processes on it (the run's own marked with their stage)."""
+    if not gpus:
+        return Text("No GPU samples (the run uses the CPU, or gpu.jsonl is empty).", style="dim")
+    width = max(40, width)
+    out = Text()
+    for i, g in enumerate(gpus):
+        if i:
+            out.append("\n\n")
+        head = Text()
+        head.append(f"GPU {g.index}  ", style="bold")
+        head.append(g.name or "?", style="bold")
+        tail = Text()
+        tail.append(f"  {g.role}", style=ROLE_STYLE.get(g.role, ""))
+        if g.temp_c is not None:
+            tail.append(f"  {g.temp_c:.0f}°C", style=_temp_style(g.temp_c))
+        if g.power_w is not None:
+            tail.append(f"  {g.power_w:.0f} W")
+        pad = width - head.cell_len - tail.cell_len
+        out.append_text(head)
+        out.append(" " * max(1, pad))
+        out.append_text(tail)
+        # "  util ██░░  93% ▁▂▃" | "  mem ██░░ 71.8/79.6 GiB ▁▂▃": each half of the width
+        half = width // 2
+        room = max(8, half - 13)
+        bw = max(4, min(30, room * 2 // 3))
+        out.append("\n  util ")
+        out.append_text(bar(g.util / 100, bw))
+        out.append(f" {g.util:3.0f}% ")
+        out.append_text(spark(g.util_hist, max(0, room - bw)))
+        frac = g.mem_used_mb / g.mem_total_mb if g.mem_total_mb else 0.0
+        mem = f" {g.mem_used_mb / 1024:.1f}/{g.mem_total_mb / 1024:.1f} GiB "
+        room = max(8, width - half - 6 - len(mem))
+        mbw = max(4, min(30, room * 2 // 3))
+        out.append("  mem ")
+        out.append_text(bar(frac, mbw))
+        out.append(mem)
+        out.append_text(spark(g.mem_hist, max(0, room - mbw)))
+        if g.processes is None:
+            continue
+        if not g.processes:
+            out.append("\n  no processes", style="dim")
+            continue
+        name_w = max(10, width - 2 - 9 - 13 - 12)  # pid, name, memory, whose
+        for p in sorted(g.processes, key=lambda p: (p.stage is None, -p.mem_mb)):
+            out.append("\n  ")
+            out.append(f"{p.pid:>8} ", style="dim")
+            name = p.name if len(p.name) <= name_w else p.name[: name_w - 1] + "…"
+            out.append(f"{name:<{name_w}}")
+            out.append(f"{p.mem_mb / 1024:8.1f} GiB ")
+            if p.stage:
+                role = STAGE_ROLE.get(p.stage, p.stage)
+                out.append(f"◆ {p.stage}", style=ROLE_STYLE.get(role, "bold"))
+            else:
+                out.append("not this run", style="yellow")
+    return out
+
+
 class GpuPanel(Static):
+    """The GPU rows: compact (one line per GPU, under the charts) or detailed (the GPUs tab)."""
+
     DEFAULT_CSS = "GpuPanel { height: auto; padding: 0 1; }"
+
+    def __init__(self, *args, detailed: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.detailed = detailed
+
+    def _text(self, width: int) -> Text:
+        return gpu_details(self._gpus, width) if self.detailed else gpu_rows(self._gpus, width)
 
     def show(self, gpus: list[GpuView]) -> None:
         self._gpus = gpus
-        self.update(gpu_rows(gpus, self.content_size.width or 78))
+        self.update(self._text(self.content_size.width or 78))
 
     def on_resize(self) -> None:
         if hasattr(self, "_gpus"):
-            self.update(gpu_rows(self._gpus, self.content_size.width))
+            self.update(self._text(self.content_size.width))

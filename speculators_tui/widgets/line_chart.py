@@ -6,6 +6,7 @@ import math
 from typing import Callable, Optional, Sequence
 
 from rich.text import Text
+from textual.message import Message
 from textual.widget import Widget
 
 Series = tuple[str, Sequence[tuple[float, float]], str]  # (label, points, colour)
@@ -54,47 +55,140 @@ def _buckets(points: Sequence[tuple[float, float]], x0: float, x1: float, width:
     return [(s[0] / s[2], s[1] / s[2]) for _, s in sorted(sums.items())]
 
 
+def _value_at(points: Sequence[tuple[float, float]], x: float) -> Optional[tuple[float, float]]:
+    """The last point at or before `x` (the value a step-wise curve has there)."""
+    best = None
+    for p in points:
+        if p[0] <= x:
+            best = p
+        else:
+            break
+    return best
+
+
 class LineChart(Widget):
+    """A braille chart of one or more series against steps.
+
+    Reading aids, all set by the owning screen (no timers here): `smooth` (EMA weight of the past,
+    like wandb's slider), `log_y` (log10 y axis, positive values only), `last_n` (show the last N
+    steps only) and `cursor_x` (a vertical cursor; the values under it go into the legend). Moving
+    the mouse over the plot posts `LineChart.Hovered` with the step under the pointer.
+    """
+
     DEFAULT_CSS = """
     LineChart { height: 1fr; min-height: 5; border: round $panel; padding: 0 1; border-subtitle-align: left; border-subtitle-color: $text; }
     """
+
+    class Hovered(Message):
+        def __init__(self, chart: "LineChart", x: Optional[float]) -> None:
+            super().__init__()
+            self.chart, self.x = chart, x
 
     def __init__(self, title: str, x_label: str = "step", y_range: Optional[tuple[float, float]] = None,
                  y_format: Callable[[float], str] = _fmt, smooth: float = 0.0, **kwargs) -> None:
         """smooth: exponential moving average weight of the past (0 = raw values, 0.8 = smooth)."""
         super().__init__(**kwargs)
         self.smooth = smooth
+        self.log_y = False
+        self.last_n: Optional[int] = None
+        self.cursor_x: Optional[float] = None
         self.title = title
         self.x_label = x_label
         self.y_range = y_range
         self.y_format = y_format
         self.series: list[Series] = []
         self.border_title = title
+        #: (x0, x1, plot columns) of the last render: maps a column to a step for the mouse.
+        self._x_axis: Optional[tuple[float, float, int]] = None
 
     def set_series(self, series: list[Series]) -> None:
         self.series = series
+        self._changed()
+
+    def set_view(self, smooth: Optional[float] = None, log_y: Optional[bool] = None, last_n: Optional[int] = -1,
+                 cursor_x: Optional[float] = -1.0) -> None:
+        """Change how the series are drawn (-1 = leave as is for last_n and cursor_x)."""
+        if smooth is not None:
+            self.smooth = smooth
+        if log_y is not None:
+            self.log_y = log_y
+        if last_n != -1:
+            self.last_n = last_n
+        if cursor_x != -1.0:
+            self.cursor_x = cursor_x
+        self._changed()
+
+    def _changed(self) -> None:
         self.border_subtitle = self.legend()
         self.refresh()
 
+    def drawn(self) -> list[Series]:
+        """The series as drawn: finite (and positive on a log axis), smoothed over their whole
+        length (as wandb does), then cut to the last N steps."""
+        out = []
+        x_max = max((p[0] for _, pts, _ in self.series for p in pts), default=None)
+        for label, pts, colour in self.series:
+            pts = [p for p in pts if math.isfinite(p[1]) and (not self.log_y or p[1] > 0)]
+            if self.smooth and len(pts) > 2:
+                pts = _ema(pts, self.smooth)
+            if self.last_n and x_max is not None:
+                pts = [p for p in pts if p[0] > x_max - self.last_n]
+            out.append((label, pts, colour))
+        return out
+
+    def values_at(self, x: float) -> list[tuple[str, Optional[float], str]]:
+        """(label, value at step x as drawn, colour) per series."""
+        out = []
+        for label, pts, colour in self.drawn():
+            p = _value_at(pts, x)
+            out.append((label, p[1] if p else None, colour))
+        return out
+
     def legend(self) -> str:
-        """Colour key in the bottom border (content markup), so the plot keeps every row."""
-        return "  ".join(f"[{colour}]■[/] {label}" for label, pts, colour in self.series if pts)
+        """Colour key in the bottom border (content markup), so the plot keeps every row; with a
+        cursor, the value of each series under it."""
+        if self.cursor_x is None:
+            return "  ".join(f"[{colour}]■[/] {label}" for label, pts, colour in self.series if pts)
+        parts = [f"[{colour}]■[/] {label} {self.y_format(v) if v is not None else '—'}"
+                 for label, v, colour in self.values_at(self.cursor_x)]
+        return f"[b]{_fmt_x(self.cursor_x)}[/b] " + "  ".join(parts)
+
+    def x_at_column(self, col: int) -> Optional[float]:
+        """The step under plot column `col` of the last render (None outside the plot)."""
+        if self._x_axis is None:
+            return None
+        x0, x1, plot_w = self._x_axis
+        if not 0 <= col < plot_w:
+            return None
+        return x0 + (x1 - x0) * col / max(1, plot_w - 1)
+
+    def on_mouse_move(self, event) -> None:
+        offset = event.get_content_offset(self)
+        x = None if offset is None else self.x_at_column(offset.x - Y_LABEL_WIDTH - 1)
+        if x is not None:
+            x = float(round(x))
+        self.post_message(self.Hovered(self, x))
 
     def render_lines_text(self, width: int, height: int) -> list[Text]:
         """The chart as `height` lines of text (pure; used by render_line and tests)."""
         lines: list[Text] = []
         plot_h = max(1, height - 1)
         plot_w = max(2, width - Y_LABEL_WIDTH - 1)
-        pts_all = [p for _, pts, _ in self.series for p in pts if math.isfinite(p[1])]
+        drawn = self.drawn()
+        pts_all = [p for _, pts, _ in drawn for p in pts]
         if not pts_all:
-            lines.append(Text("waiting for data…", style="dim"))
+            self._x_axis = None
+            lines.append(Text("waiting for data…" if not any(pts for _, pts, _ in self.series)
+                              else "no positive values for a log scale" if self.log_y else "no data in range",
+                              style="dim"))
             while len(lines) < height:
                 lines.append(Text(""))
             return lines[:height]
+        fy = (lambda v: math.log10(v)) if self.log_y else (lambda v: v)
         xs = [p[0] for p in pts_all]
-        ys = [p[1] for p in pts_all]
+        ys = [fy(p[1]) for p in pts_all]
         x0, x1 = min(xs), max(xs)
-        if self.y_range:
+        if self.y_range and not self.log_y:
             y0, y1 = self.y_range
         else:
             y0, y1 = min(ys), max(ys)
@@ -102,6 +196,7 @@ class LineChart(Widget):
             y0, y1 = y0 - pad, y1 + pad
         if x1 == x0:
             x1 = x0 + 1
+        self._x_axis = (x0, x1, plot_w)
         W, H = plot_w * 2, plot_h * 4
         cells: dict[tuple[int, int], list] = {}
 
@@ -116,11 +211,8 @@ class LineChart(Widget):
             y = min(max(y, y0), y1)
             return (x - x0) / (x1 - x0) * (W - 1), (y1 - y) / (y1 - y0) * (H - 1)
 
-        for _, pts, colour in self.series:
-            pts = [p for p in pts if math.isfinite(p[1])]
-            if self.smooth and len(pts) > 2:
-                pts = _ema(pts, self.smooth)
-            pts = _buckets(pts, x0, x1, W)
+        for _, pts, colour in drawn:
+            pts = _buckets([(x, fy(y)) for x, y in pts], x0, x1, W)
             prev = None
             for x, y in pts:
                 cur = to_px(x, y)
@@ -132,22 +224,30 @@ class LineChart(Widget):
                         t = i / n
                         dot(round(prev[0] + (cur[0] - prev[0]) * t), round(prev[1] + (cur[1] - prev[1]) * t), colour)
                 prev = cur
+        cursor_col = None
+        if self.cursor_x is not None and x0 <= self.cursor_x <= x1:
+            cursor_col = int(round((self.cursor_x - x0) / (x1 - x0) * (plot_w - 1)))
         label_rows = {0: y1, plot_h - 1: y0}
         if plot_h >= 5:
             label_rows[(plot_h - 1) // 2] = (y0 + y1) / 2
         for row in range(plot_h):
             line = Text()
-            label = self.y_format(label_rows[row]) if row in label_rows else ""
+            label = ""
+            if row in label_rows:
+                label = self.y_format(10 ** label_rows[row] if self.log_y else label_rows[row])
             line.append(f"{label:>{Y_LABEL_WIDTH - 1}} ┤" if label else " " * (Y_LABEL_WIDTH - 1) + " │", style="dim")
             for col in range(plot_w):
                 cell = cells.get((row, col))
-                if cell is None:
+                if col == cursor_col:
+                    line.append(chr(0x2800 + cell[0]) if cell else "│", style=(cell[1] if cell else "") + " reverse"
+                                if cell else "bold")
+                elif cell is None:
                     line.append(" ")
                 else:
                     line.append(chr(0x2800 + cell[0]), style=cell[1])
             lines.append(line)
-        # The x axis carries its own labels: "└1──────────126 step".
-        left, right = _fmt_x(x0), f"{_fmt_x(x1)} {self.x_label}"
+        # The x axis carries its own labels: "└1──────────126 step" (and "log" on a log axis).
+        left, right = _fmt_x(x0), f"{_fmt_x(x1)} {self.x_label}" + (" · log y" if self.log_y else "")
         fill = max(1, plot_w - len(left) - len(right))
         lines.append(Text(" " * (Y_LABEL_WIDTH - 1) + " └" + left + "─" * fill + right, style="dim"))
         return lines[:height]

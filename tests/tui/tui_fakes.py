@@ -81,10 +81,15 @@ def write_run_dir(run_dir: Path, t0: float = 1_780_000_000.0, steps: int = 60, f
     gpu_lines = []
     for j in range(20):
         gpu_lines.append({"time": t0 + 40 + j * 2, "gpus": [
-            {"index": 0, "name": "H100", "util": 95.0, "mem_used_mb": 70000.0, "mem_total_mb": 81559.0,
-             "power_w": 600.0, "temp_c": 70.0, "role": "server"},
-            {"index": 1, "name": "H100", "util": 40.0 + j, "mem_used_mb": 20000.0, "mem_total_mb": 81559.0,
-             "power_w": 300.0, "temp_c": 50.0, "role": "training"}]})
+            {"index": 0, "name": "NVIDIA H100 80GB HBM3", "util": 95.0, "mem_used_mb": 70000.0,
+             "mem_total_mb": 81559.0, "power_w": 600.0, "temp_c": 78.0, "role": "server",
+             "processes": [{"pid": 4101, "name": "python -m vllm.entrypoints.openai.api_server", "mem_mb": 66000.0,
+                            "stage": "server"},
+                           {"pid": 777, "name": "python notebook_kernel.py", "mem_mb": 3500.0, "stage": None}]},
+            {"index": 1, "name": "NVIDIA H100 80GB HBM3", "util": 40.0 + j, "mem_used_mb": 20000.0,
+             "mem_total_mb": 81559.0, "power_w": 300.0, "temp_c": 50.0, "role": "training",
+             "processes": [{"pid": 4230, "name": "python -m speculators_core.train", "mem_mb": 19500.0,
+                            "stage": "train"}]}]})
     (run_dir / "gpu.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gpu_lines))
     stage = lambda st, a, b: {"status": st, "pid": None, "started": a, "finished": b, "returncode": 0 if b else None,
                               "restarts": 0}
