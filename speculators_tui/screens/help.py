@@ -21,8 +21,12 @@ GLOBAL_KEYS = (
 )
 
 
+KEY_NAMES = {"question_mark": "?", "comma": ",", "full_stop": ".", "left_square_bracket": "[",
+             "right_square_bracket": "]"}
+
+
 def _key(b: Binding) -> str:
-    return b.key.replace("question_mark", "?").replace(",", " / ")
+    return " / ".join(KEY_NAMES.get(k, k) for k in b.key.split(","))
 
 
 SCREEN_TITLES = (("Start", "StartScreen"), ("Wizard steps", "WizardStep"), ("GPUs step", "GpuStep"),
@@ -86,7 +90,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as vs:
             vs.border_title = "Keys"
-            vs.border_subtitle = "esc closes this help"
+            vs.border_subtitle = "esc: close"
             yield Static(Text.assemble(("esc", "bold cyan"), " (or ", ("q", "bold cyan"), ", ", ("?", "bold cyan"),
                                        ") closes this help; ", ("↑ ↓", "bold cyan"), " scroll."), id="help-close")
             yield Static(keys_table(self.current))

@@ -128,3 +128,42 @@ async def _discard_changes(pilot) -> None:
 def test_dialog_discard_wizard_changes(snap_compare, user_config, offline_env):
     app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
     assert snap_compare(app, run_before=_discard_changes, terminal_size=(100, 30))
+
+
+# -- issue #18: reading aids, the GPU tab, contextual help (both themes) ------------------------------
+THEMES = ["textual-dark", "textual-light"]
+
+
+def themed(theme: str, keys: tuple[str, ...] = ()):
+    async def before(pilot) -> None:
+        pilot.app.theme = theme
+        await settle(pilot)
+        for k in keys:
+            await pilot.press(k)
+            await pilot.pause()
+        await settle(pilot)
+
+    return before
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_dashboard_chart_aids(snap_compare, user_config, offline_env, theme):
+    """Log-scale loss, smoothing 0.8, and the cursor two columns left of the last step."""
+    app = SpeculatorsApp(run_dir=write_run_dir(Path("fabricated")), gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=themed(theme, ("m", "g", "comma", "comma", "comma")), terminal_size=(100, 32))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_dashboard_gpu_tab(snap_compare, user_config, offline_env, theme):
+    app = SpeculatorsApp(run_dir=write_run_dir(Path("fabricated")), gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=themed(theme, ("2",)), terminal_size=(80, 24))
+
+
+def test_dashboard_banner_expanded(snap_compare, user_config, offline_env):
+    app = SpeculatorsApp(run_dir=RECORDED, gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=themed("textual-dark", ("e",)), terminal_size=(80, 24))
+
+
+def test_help_on_the_dashboard(snap_compare, user_config, offline_env):
+    app = SpeculatorsApp(run_dir=write_run_dir(Path("fabricated")), gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=themed("textual-light", ("question_mark",)), terminal_size=(80, 24))
