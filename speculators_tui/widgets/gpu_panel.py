@@ -30,8 +30,9 @@ def gpu_rows(gpus: list[GpuView], width: int) -> Text:
         return Text("No GPU samples (the run uses the CPU, or gpu.jsonl is empty).", style="dim")
     out = Text()
     # name(14) role(9) 'util '+bar+' 100%' 'mem '+bar+' 80.0/80G' hist
-    name_w = 22 if width >= 140 else 8
-    avail = max(20, width - (name_w + 6) - 9 - 11 - 16)
+    wide = width >= 140
+    name_w = 22 if wide else 8
+    avail = max(20, width - (name_w + 6) - 9 - 11 - 16 - (12 if wide else 0))
     bw = max(4, min(20, avail // 3))
     hw = max(0, min(30, avail - 2 * bw - 2))
     for i, g in enumerate(gpus):
@@ -40,6 +41,10 @@ def gpu_rows(gpus: list[GpuView], width: int) -> Text:
         name = g.name.removeprefix("NVIDIA ")
         out.append(f"GPU{g.index} {name[:name_w]:<{name_w}} "[: name_w + 6].ljust(name_w + 6))
         out.append(f"{g.role:<9}", style=ROLE_STYLE.get(g.role, ""))
+        if wide:  # temperature and power, as the GPUs tab shows them
+            temp = f"{g.temp_c:.0f}°C" if g.temp_c is not None else ""
+            out.append(f"{temp:>5}", style=_temp_style(g.temp_c) if g.temp_c is not None else "")
+            out.append(f"{g.power_w:>5.0f}W " if g.power_w is not None else " " * 7)
         out.append("util ")
         out.append_text(bar(g.util / 100, bw))
         out.append(f" {g.util:3.0f}% ")

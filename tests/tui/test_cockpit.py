@@ -397,6 +397,9 @@ async def test_banner_expands_to_its_full_text(user_config, tmp_path):
         await pilot.press("e")
         await pilot.pause()
         assert banner.region.height == folded
+        await pilot.click("#banner")  # a click does the same
+        await pilot.pause()
+        assert banner.has_class("expanded")
 
 
 async def test_apply_fix_shows_progress_then_the_changed_keys(user_config, fabricated_run):
