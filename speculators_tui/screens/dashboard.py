@@ -22,11 +22,11 @@ from textual.widgets import DataTable, Header, Log, Static, TabbedContent, TabPa
 
 from speculators_tui.data.run_watch import RunWatcher
 from speculators_tui.dialogs.confirm import ConfirmDialog
+from speculators_tui.widgets.app_footer import AppFooter
 from speculators_tui.widgets.chart_controls import ChartView
 from speculators_tui.widgets.gpu_panel import GpuPanel
 from speculators_tui.widgets.line_chart import LineChart
 from speculators_tui.widgets.stage_timeline import StageTimeline, duration, timeline
-from speculators_tui.widgets.app_footer import AppFooter
 
 ACC_COLOURS = ("green", "cyan", "magenta", "yellow", "blue", "red", "white", "bright_green")
 POLL_S = 1.0

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
+
 from speculators_tui.widgets.app_footer import AppFooter
 
 STATUS_STYLE = {"running": "bold yellow", "starting": "yellow", "completed": "green", "failed": "red",

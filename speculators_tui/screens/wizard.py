@@ -18,8 +18,8 @@ from textual.widgets import Button, Header, Static
 
 from speculators_core import Problem, RunConfig, problems_for_export, validate_config
 from speculators_tui.data import fields
-from speculators_tui.widgets.field_input import FieldInput, field_id
 from speculators_tui.widgets.app_footer import AppFooter
+from speculators_tui.widgets.field_input import FieldInput, field_id
 
 STEPS = ("Model & data", "GPUs", "Training", "Review")
 
