@@ -364,7 +364,9 @@ class DashboardScreen(Screen):
         text.overflow = "fold" if self.banner_expanded else "ellipsis"
         banner.tooltip = full or None
         banner.update(text)
-        banner.display = bool(text.plain)
+        if banner.display != bool(text.plain):
+            banner.display = bool(text.plain)
+            self.refresh_bindings()  # "e Full warning" is offered only with a banner
         banner.set_class(bool(fail), "error")
         banner.set_class(self.banner_expanded, "expanded")
 
