@@ -114,18 +114,43 @@ class SpeculatorsApp(App[int]):
         return parents
 
     def recent_runs(self) -> list[Path]:
-        from speculators_core import list_runs, read_state
+        return [Path(e.dir) for e in self.recent_entries()]
 
-        seen: dict[Path, Path] = {}
+    def recent_entries(self) -> list:
+        """Runs of the run history (runs/index.py: any working directory), plus runs found under the
+        run parents that are not in it yet (they are registered now): `RunEntry`s, newest first."""
+        from speculators_core import list_run_history, list_runs, register_run, summarize_run
+
+        seen = {Path(e.dir).resolve(): e for e in list_run_history()}
         for parent in self.run_parents():
             for rd in list_runs(Path(os.path.expanduser(str(parent)))):
-                seen.setdefault(rd.resolve(), rd)
+                key = rd.resolve()
+                if key not in seen:
+                    register_run(rd)
+                    seen[key] = summarize_run(rd)
+        return sorted(seen.values(), key=lambda e: (e.started or 0.0, e.name), reverse=True)
 
-        def started(rd: Path) -> float:
-            st = read_state(rd).get("started")
-            return float(st) if isinstance(st, (int, float)) else rd.stat().st_mtime
+    def open_run_directory(self) -> None:
+        """Ask for a run directory (any path) and open its dashboard; it joins the run history."""
+        from speculators_tui.dialogs.prompt import PromptDialog
 
-        return sorted(seen.values(), key=started, reverse=True)
+        def check(text: str) -> Optional[str]:
+            p = Path(os.path.expanduser(text))
+            if not p.is_dir():
+                return f"{p} is not a directory"
+            if not (p / "state.json").exists():
+                return f"{p} is not a run directory (no state.json): give a <run.dir>/<name>-<time> directory"
+            return None
+
+        def done(text: Optional[str]) -> None:
+            if text:
+                from speculators_core import register_run
+
+                rd = Path(os.path.expanduser(text)).resolve()
+                register_run(rd)
+                self.open_dashboard(rd)
+
+        self.push_screen(PromptDialog("Open the run directory:", str(Path.cwd()) + os.sep, ok="Open", check=check), done)
 
     # -- navigation --------------------------------------------------------------------------------
     def _pop_to_start(self) -> None:
