@@ -130,6 +130,12 @@ class SpeculatorsApp(App[int]):
                     seen[key] = summarize_run(rd)
         return sorted(seen.values(), key=lambda e: (e.started or 0.0, e.name), reverse=True)
 
+    def open_compare(self, run_dirs: Optional[list[Path]] = None) -> None:
+        """The compare screen of `run_dirs`, or the picker of runs from the run history."""
+        from speculators_tui.screens.compare import ComparePicker, CompareScreen
+
+        self.push_screen(CompareScreen(run_dirs) if run_dirs else ComparePicker())
+
     def open_run_directory(self) -> None:
         """Ask for a run directory (any path) and open its dashboard; it joins the run history."""
         from speculators_tui.dialogs.prompt import PromptDialog

@@ -35,6 +35,8 @@ class ActionsProvider(Provider):
             mark = " (yours, shadows the built-in)" if p.shadows else ""
             out.append((f"Open preset: {p.name}{mark}", lambda p=p: app.open_preset(p),  # type: ignore[attr-defined]
                         p.description() or str(p.path)))
+        out.append(("Compare runs...", app.open_compare,  # type: ignore[attr-defined]
+                    "overlaid loss/accuracy/acceptance curves and the config difference"))
         out.append(("Open run directory...", app.open_run_directory,  # type: ignore[attr-defined]
                     "the dashboard of any run directory (it joins the run history)"))
         for rd in app.recent_runs()[:10]:  # type: ignore[attr-defined]
