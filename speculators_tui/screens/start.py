@@ -39,8 +39,14 @@ def run_label(e) -> Text:
     elif e.val_acceptance_length is not None:
         text.append(f"  accept≈{e.val_acceptance_length:.2f}", style="dim green")
     text.append(f"  {_ago(e.started)}", style="dim")
-    text.append(f"  {Path(e.dir).parent}", style="dim")
+    text.append(f"  {short_dir(Path(e.dir).parent)}", style="dim")
     return text
+
+
+def short_dir(p: Path) -> str:
+    """`…/<parent>/<dir>` (the highlighted run's help line shows the whole path)."""
+    parts = p.parts
+    return str(p) if len(parts) <= 3 else "…/" + "/".join(parts[-2:])
 
 
 class StartScreen(Screen):
