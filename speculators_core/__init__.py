@@ -50,6 +50,8 @@ _export("speculators_core.runs.index", "RunEntry", list_run_history="list_entrie
 _export("speculators_core.runs.compare", "RunCurves", "config_diff", "compare_text", "resolve_run",
         load_run_curves="load_run")
 _export("speculators_core.errors", "SpeculatorsError")
+_export("speculators_core.doctor", run_doctor="run_checks", DoctorCheck="Check")
+_export("speculators_core.data.mask_view", "RowView", "row_view", "MaskViewError")
 _EXPORTS["run_layout"] = ("speculators_core.runs.layout", None)
 
 __all__ = sorted(_EXPORTS)
