@@ -145,8 +145,8 @@ def check_server_python(cfg: cfgmod.RunConfig, timeout: float = 60.0) -> Check:
         return Check("server vllm", "fail", f"{python} failed: {out.stderr.strip().splitlines()[-1:] or out.returncode}",
                      "give a working python in hidden_states.python")
     if not version:
-        where = "hidden_states.python" if hs.python else "this Python (hidden_states.python is empty)"
-        return Check("server vllm", "fail", f"{where} ({python}) has no vllm package",
+        where = f"hidden_states.python ({python})" if hs.python else "this Python (hidden_states.python is empty)"
+        return Check("server vllm", "fail", f"{where} has no vllm package",
                      "pip install vllm into that environment, or point hidden_states.python at one that has it")
     return Check("server vllm", "pass", f"{python} has vllm {version}")
 

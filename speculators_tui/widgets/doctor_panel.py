@@ -11,6 +11,8 @@ from typing import Optional
 
 from rich.text import Text
 from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
@@ -31,12 +33,12 @@ def render_checks(checks: list[dict]) -> Text:
         text.append(f"{icon} {c.get('name', '?'):<12}", style=style)
         text.append(str(c.get("detail", "")))
         if c.get("fix"):
-            text.append(f"  fix: {c['fix']}", style="italic")
+            text.append(f"\n  {'':<12}fix: {c['fix']}", style="italic")
     return text
 
 
-class DoctorPanel(Static):
-    """Idle until `run(toml_text)`; then 'checking…', then the results."""
+class DoctorPanel(VerticalScroll):
+    """Idle until `run(toml_text)`; then 'checking…', then the results (scrolls when long)."""
 
     class Done(Message):
         def __init__(self, checks: Optional[list[dict]], error: Optional[str]) -> None:
@@ -46,10 +48,19 @@ class DoctorPanel(Static):
     IDLE = Text.assemble(("Pre-flight check ", "bold"), ("(ctrl+d): target, layer ids, the server's vLLM, chat "
                          "template and loss mask, cache disk; before any GPU time", "dim"))
 
+    def compose(self) -> ComposeResult:
+        yield Static(self.IDLE, id="doctor-text")
+
     def on_mount(self) -> None:
         self.border_title = "pre-flight check"
         self.checks: Optional[list[dict]] = None
-        self.update(self.IDLE)
+
+    def update(self, text: Text) -> None:
+        self.query_one("#doctor-text", Static).update(text)
+
+    @property
+    def text(self) -> str:
+        return str(self.query_one("#doctor-text", Static).render())
 
     def run(self, toml_text: str) -> None:
         self.update(Text("checking… (target, layer ids, vLLM, chat template, disk)", style="dim"))

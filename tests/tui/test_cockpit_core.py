@@ -174,3 +174,68 @@ async def test_dashboard_header_says_when_a_run_stalls(user_config, tmp_path):
         await settle(pilot)
         line = app.screen.query_one("#pace", Static)
         assert "STALLED: no step for 0:1" in str(line.render()) and line.has_class("stalled")
+
+
+# ------------------------------------------------------------------------------------------ pre-flight
+async def test_review_screen_pre_flight_panel(user_config, tmp_path, monkeypatch):
+    """ctrl+d on the review screen runs `python -m speculators_core.doctor - --json` on the wizard's
+    config (a subprocess) and shows each check with its status."""
+    from speculators_core.config.presets import find_preset
+    from speculators_tui.screens.review import ReviewScreen
+    from speculators_tui.widgets.doctor_panel import DoctorPanel
+
+    monkeypatch.chdir(tmp_path)
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        app.open_wizard(find_preset("tiny-cpu-demo").load(), "tiny-cpu-demo.toml", step=3)
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        panel = app.screen.query_one(DoctorPanel)
+        assert "Pre-flight check (ctrl+d)" in panel.text
+        await pilot.press("ctrl+d")
+        for _ in range(600):  # the subprocess loads the tokenizer: a few seconds on a loaded machine
+            await pilot.pause(0.1)
+            if panel.checks is not None:
+                break
+        await settle(pilot)
+        assert [(c["name"], c["status"]) for c in panel.checks] == [
+            ("target", "pass"), ("layer ids", "pass"), ("server vllm", "skip"), ("chat", "pass"), ("disk", "skip")]
+        text = panel.text
+        assert "✓ chat" in text and "✓ layer ids   server and trainer both use [2, 4, 5, 8]" in text
+        # ctrl+l: the loss mask of data.output, not prepared here: says so, and how
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+
+
+async def test_loss_mask_screen_highlights_the_trained_tokens(user_config, demo_prepared, tmp_path, monkeypatch):
+    from speculators_tui.screens.mask_view import TRAINED, MaskViewScreen
+
+    monkeypatch.chdir(tmp_path)
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.open_mask_view(demo_prepared)
+        await settle(pilot)
+        scr = app.screen
+        assert isinstance(scr, MaskViewScreen) and scr.view.row == 0
+        view = scr.view
+        text = scr.query_one("#mask-text", Static).render()
+        # trained: bold black on green (TRAINED); the rest dim
+        trained = "".join(text.plain[s.start:s.end] for s in text.spans if getattr(s.style, "bold", False))
+        assert TRAINED == "bold black on green"
+        # the highlighted characters are the decoded loss_mask = 1 tokens
+        assert trained == "".join(t for t, m in view.segments() if m) and trained
+        assert sum(len(t) for t, m in view.segments() if not m) == len(text.plain) - len(trained)
+        assert f"row 0 of 220: {len(view.input_ids)} tokens, {sum(view.loss_mask)} trained" in \
+            str(scr.query_one("#mask-summary", Static).render())
+        await pilot.press("n")
+        await settle(pilot)
+        assert scr.view.row == 1
+        await pilot.press("p", "p")
+        await settle(pilot)
+        assert scr.view.row == 219  # wraps around
+        await pilot.press("t")
+        await pilot.pause()
+        assert scr.tokens

@@ -4,12 +4,15 @@ the dashboard's pace line. Update with `--snapshot-update` after looking at the 
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from speculators_tui.app import SpeculatorsApp
 from tui_fakes import four_gpus
 
 from .test_cockpit_core import history_runs, settle
+from .test_snapshots import PRESET
 
 THEMES = ["textual-dark", "textual-light"]
 
@@ -59,3 +62,46 @@ def test_compare_screen(snap_compare, user_config, offline_env, tmp_path, theme)
         await settle(pilot)
 
     assert snap_compare(app, run_before=run_before, terminal_size=(120, 36))
+
+
+PYTHON = sys.executable  # the real interpreter (offline_env fakes sys.executable for the scripts shown)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_review_with_pre_flight_results(snap_compare, user_config, offline_env, monkeypatch, theme):
+    """The reference hybrid preset on a machine without its target or vLLM: fails and warnings, each
+    with its fix."""
+    from speculators_core.config.presets import find_preset
+    from speculators_tui.widgets import doctor_panel
+
+    monkeypatch.setattr(doctor_panel, "doctor_command",
+                        lambda: [PYTHON, "-m", "speculators_core.doctor", "-", "--json"])
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+
+    async def run_before(pilot) -> None:
+        pilot.app.theme = theme
+        await pilot.pause()
+        pilot.app.open_wizard(find_preset(PRESET).load(), f"{PRESET}.toml", step=3)
+        await settle(pilot)
+        await pilot.press("ctrl+d")
+        panel = pilot.app.screen.query_one("#doctor")
+        for _ in range(600):
+            await pilot.pause(0.1)
+            if panel.checks is not None:
+                break
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=run_before, terminal_size=(140, 40))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_loss_mask_screen(snap_compare, user_config, offline_env, demo_prepared, theme):
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+
+    async def run_before(pilot) -> None:
+        pilot.app.theme = theme
+        await pilot.pause()
+        pilot.app.open_mask_view(demo_prepared)
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=run_before, terminal_size=(100, 30))
