@@ -108,6 +108,15 @@ class PaceTracker:
         for r in records:
             self.add(r)
 
+    def _validation_guess(self, gap: float) -> float:
+        """Before the first epoch end was measured: validating val_rows takes at most as long as
+        training on as many rows (a forward pass only)."""
+        start = self.start or {}
+        train_rows, val_rows, spe = start.get("train_rows"), start.get("val_rows"), start.get("steps_per_epoch")
+        if not train_rows or not val_rows or not spe:
+            return 0.0
+        return float(val_rows) / float(train_rows) * float(spe) * gap
+
     def _gaps(self) -> list[float]:
         s = list(self._steps)
         return [(b[0] - a[0]) / (b[1] - a[1]) for a, b in zip(s, s[1:]) if b[1] > a[1]]
@@ -148,11 +157,13 @@ class PaceTracker:
                     eta_run += self.epoch_end_s * max(0, int(epochs) - epoch)
             if self.ended or not training:
                 eta_epoch = eta_run = None
-            elif training:
+            else:
                 quiet = now - self._steps[-1][0]
-                limit = max(self.stall_min_s, self.stall_factor * gap,
-                            (self.epoch_end_s or 0.0) + self.stall_factor * gap)
-                if quiet > limit:
+                pause = 0.0  # after an epoch's last step, validation runs: allow for it
+                prog = last.get("epoch_progress")
+                if isinstance(prog, (int, float)) and prog >= 0.999:
+                    pause = self.epoch_end_s if self.epoch_end_s is not None else self._validation_guess(gap)
+                if quiet > max(self.stall_min_s, pause + self.stall_factor * gap):
                     stalled = quiet
         return Pace(step=step, total_steps=total, epoch=epoch, epochs=epochs, steps_per_s=sps, tokens_per_s=tps,
                     step_time_s=gap, eta_epoch_s=eta_epoch, eta_run_s=eta_run, stalled_s=stalled,

@@ -109,8 +109,8 @@ class RunReader:
                 data = json.loads((self.run_dir / layout.STAGES).read_text(encoding="utf-8"))
                 self._plan = [str(d["name"]) for d in data]
             except (OSError, ValueError, KeyError, TypeError):
-                return list(self.state.get("stages") or {})
-        return self._plan
+                self._plan = []  # a run from before stages.json: not looked for again
+        return self._plan or list(self.state.get("stages") or {})
 
     def pace(self, now: Optional[float] = None) -> Pace:
         """Steps/s, tokens/s, the epoch's and the run's ETA, a stall (see `runs.eta`)."""

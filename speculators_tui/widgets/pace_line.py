@@ -9,9 +9,15 @@ from textual.widgets import Static
 class PaceLine(Static):
     """One line under the stage timeline; red when the run has stalled."""
 
+    _shown: tuple = ()
+
     def show(self, pace, status: str) -> None:
         text = pace.text() if pace is not None else ""
         if not text:
             text = ("waiting for the first training steps" if status in ("starting", "running") else "")
-        self.set_class(pace is not None and pace.stalled_s is not None, "stalled")
-        self.update(Text(text, style="bold red" if pace is not None and pace.stalled_s is not None else ""))
+        stalled = pace is not None and pace.stalled_s is not None
+        if (text, stalled) == self._shown:
+            return  # polled every second: repaint only on a change
+        self._shown = (text, stalled)
+        self.set_class(stalled, "stalled")
+        self.update(Text(text, style="bold red" if stalled else ""))

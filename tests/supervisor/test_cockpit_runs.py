@@ -84,6 +84,19 @@ def test_a_stall_is_no_step_for_n_median_step_times():
     assert tr.estimate(last + 21.0, training=False).stalled_s is None  # not while training is not running
 
 
+def test_no_stall_while_the_first_validation_runs():
+    """After an epoch's last step, validation: allowed for from val_rows/train_rows before it was measured."""
+    tr = PaceTracker(stall_factor=10.0, stall_min_s=5.0)
+    recs = synthetic(10)  # the whole first epoch, 2 s a step
+    recs[0].update(train_rows=100, val_rows=50)
+    tr.add_all(recs)
+    last = tr.last["time"]
+    assert tr.epoch_end_s is None
+    # validation of 50 rows ~ 5 steps' time (10 s) + 10 x 2 s: no stall before 30 s
+    assert tr.estimate(last + 29.0).stalled_s is None
+    assert tr.estimate(last + 31.0).stalled_s == pytest.approx(31.0)
+
+
 def test_a_resumed_run_starts_a_new_pace_and_an_ended_run_has_no_eta():
     tr = PaceTracker()
     tr.add_all(synthetic(12))
