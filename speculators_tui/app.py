@@ -163,6 +163,24 @@ class SpeculatorsApp(App[int]):
         self.push_screen(PromptDialog("Prepared data directory (data.output):", self.config.data.output, ok="Show",
                                       check=lambda t: prepared(Path(os.path.expanduser(t)))), done)
 
+    def toggle_notifications(self) -> None:
+        """Turn the bell and desktop notifications on or off (saved in <config>/notify.toml)."""
+        import os as _os
+
+        from speculators_core import NotifySettings, load_notify_settings, save_notify_settings
+
+        cur = load_notify_settings(environ={})  # the file's setting (the environment may override it)
+        new = NotifySettings(bell=not cur.enabled, desktop=not cur.enabled, stall_factor=cur.stall_factor)
+        path = save_notify_settings(new)
+        env = _os.environ.get("SPECULATORS_TUI_NOTIFY")
+        note = f" (but SPECULATORS_TUI_NOTIFY={env} overrides it in this session)" if env is not None else ""
+        self.notify(f"Notifications {'on' if new.enabled else 'off'}: saved in {path}{note}")
+        from speculators_tui.screens.dashboard import DashboardScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                screen.attention.settings = load_notify_settings()
+
     def open_run_directory(self) -> None:
         """Ask for a run directory (any path) and open its dashboard; it joins the run history."""
         from speculators_tui.dialogs.prompt import PromptDialog

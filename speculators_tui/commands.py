@@ -44,6 +44,11 @@ class ActionsProvider(Provider):
                     "the dashboard of any run directory (it joins the run history)"))
         for rd in app.recent_runs()[:10]:  # type: ignore[attr-defined]
             out.append((f"Attach to run: {rd.name}", lambda rd=rd: app.open_dashboard(rd), str(rd)))  # type: ignore[attr-defined]
+        from speculators_core import load_notify_settings
+
+        on = load_notify_settings().enabled
+        out.append((f"Notifications: turn {'off' if on else 'on'}", app.toggle_notifications,  # type: ignore[attr-defined]
+                    "terminal bell and desktop notice when a watched run ends, fails, warns or stalls"))
         out += [("Show keys (help)", app.action_help, "every key of every screen"),  # type: ignore[attr-defined]
                 ("Toggle dark/light theme", app.action_toggle_theme, "")]  # type: ignore[attr-defined]
         return out

@@ -317,3 +317,11 @@ def test_runs_cli_lists_the_history(history, tmp_path, capsys):
     assert main(["runs"]) == 0
     out = capsys.readouterr().out
     assert "run-b" in out and "completed" in out and "val 0.05827" in out and "accept~1.37" in out
+
+
+def test_status_shows_the_pace(capsys):
+    from speculators_tui.cli import main
+
+    assert main(["status", str(RECORDED)]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("train:"))
+    assert "step 126/126" in line and "0.19 steps/s · 379 tok/s" in line

@@ -239,3 +239,23 @@ async def test_loss_mask_screen_highlights_the_trained_tokens(user_config, demo_
         await pilot.press("t")
         await pilot.pause()
         assert scr.tokens
+
+
+async def test_palette_turns_notifications_off_and_on(user_config, tmp_path, monkeypatch):
+    from speculators_core.runs.alerts import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPECULATORS_TUI_NOTIFY")  # the suite's "off": this test looks at the file
+    assert load_settings().enabled  # default: on
+    app = SpeculatorsApp(gpu_probe=four_gpus, runs_dirs=[])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for expected in (False, True):
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"notifications turn")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert load_settings().enabled is expected
+    assert (user_config / "notify.toml").read_text().startswith("# speculators-tui notifications")
