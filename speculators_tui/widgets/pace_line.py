@@ -20,4 +20,9 @@ class PaceLine(Static):
             return  # polled every second: repaint only on a change
         self._shown = (text, stalled)
         self.set_class(stalled, "stalled")
-        self.update(Text(text, style="bold red" if stalled else ""))
+        out = Text()
+        for i, part in enumerate(text.split(" · ")):
+            if i:
+                out.append(" · ", style="dim")
+            out.append(part, style="bold red" if part.startswith("STALLED") else "bold" if "ETA" in part else "")
+        self.update(out)

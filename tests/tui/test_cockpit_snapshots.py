@@ -105,3 +105,32 @@ def test_loss_mask_screen(snap_compare, user_config, offline_env, demo_prepared,
         await settle(pilot)
 
     assert snap_compare(app, run_before=run_before, terminal_size=(100, 30))
+
+
+class FixedClock:
+    """The `time` module with a fixed time(): a live run's durations and ETA are the same on every run."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def __getattr__(self, name):
+        import time
+
+        return getattr(time, name)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_dashboard_pace_line_of_a_live_run(snap_compare, user_config, offline_env, monkeypatch, tmp_path, theme):
+    """The header's pace line: steps/s, tokens/s, the epoch's and the run's ETA (a clock fixed 5 s
+    after the 30th of 60 steps)."""
+    from speculators_tui.screens import dashboard
+    from tui_fakes import write_run_dir
+
+    t0 = 1_780_000_000.0
+    run = write_run_dir(tmp_path / "live", t0=t0, steps=30, finished=False)
+    monkeypatch.setattr(dashboard, "time", FixedClock(t0 + 105.0))
+    app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
+    assert snap_compare(app, run_before=before(theme), terminal_size=(100, 30))
