@@ -43,6 +43,16 @@ _export("speculators_core.runs.gpu", "probe_gpus", "GpuProbe", "GpuInfo", "GpuPr
 _export("speculators_core.runs.advice", "suggest_split", "assignment_warnings")
 _export("speculators_core.procs", "pid_alive")
 _export("speculators_core.paths", "config_home")
+_export("speculators_core.runs.eta", "Pace", "PaceTracker")
+_export("speculators_core.runs.alerts", "Alert", "AlertWatch", "NotifySettings", "terminal_sequences",
+        load_notify_settings="load_settings", save_notify_settings="save_settings")
+_export("speculators_core.runs.index", "RunEntry", list_run_history="list_entries", register_run="register",
+        summarize_run="summarize", run_history_dir="index_dir")
+_export("speculators_core.runs.compare", "RunCurves", "config_diff", "compare_text", "resolve_run",
+        load_run_curves="load_run")
+_export("speculators_core.errors", "SpeculatorsError")
+_export("speculators_core.doctor", run_doctor="run_checks", DoctorCheck="Check")
+_export("speculators_core.data.mask_view", "RowView", "row_view", "MaskViewError")
 _EXPORTS["run_layout"] = ("speculators_core.runs.layout", None)
 
 __all__ = sorted(_EXPORTS)

@@ -122,18 +122,94 @@ class SpeculatorsApp(App[int]):
         return parents
 
     def recent_runs(self) -> list[Path]:
-        from speculators_core import list_runs, read_state
+        return [Path(e.dir) for e in self.recent_entries()]
 
-        seen: dict[Path, Path] = {}
+    def recent_entries(self) -> list:
+        """Runs of the run history (runs/index.py: any working directory), plus runs found under the
+        run parents that are not in it yet (they are registered now): `RunEntry`s, newest first."""
+        from speculators_core import list_run_history, list_runs, register_run, summarize_run
+
+        seen = {Path(e.dir).resolve(): e for e in list_run_history()}
         for parent in self.run_parents():
             for rd in list_runs(Path(os.path.expanduser(str(parent)))):
-                seen.setdefault(rd.resolve(), rd)
+                key = rd.resolve()
+                if key not in seen:
+                    register_run(rd)
+                    seen[key] = summarize_run(rd)
+        return sorted(seen.values(), key=lambda e: (e.started or 0.0, e.name), reverse=True)
 
-        def started(rd: Path) -> float:
-            st = read_state(rd).get("started")
-            return float(st) if isinstance(st, (int, float)) else rd.stat().st_mtime
+    def open_compare(self, run_dirs: Optional[list[Path]] = None) -> None:
+        """The compare screen of `run_dirs`, or the picker of runs from the run history."""
+        from speculators_tui.screens.compare import ComparePicker, CompareScreen
 
-        return sorted(seen.values(), key=started, reverse=True)
+        self.push_screen(CompareScreen(run_dirs) if run_dirs else ComparePicker())
+
+    def open_mask_view(self, data_dir: Optional[Path] = None) -> None:
+        """The loss-mask view of prepared data (`data_dir`; else ask, defaulting to data.output)."""
+        from speculators_tui.screens.mask_view import MaskViewScreen
+
+        def prepared(p: Path) -> Optional[str]:
+            if not (p / "state.json").exists():
+                return (f"{p} holds no prepared data yet: launch the run (prepare comes first) or run "
+                        f"python -m speculators_core.prepare; the pre-flight check (ctrl+d on the review "
+                        f"screen) already checks the mask of one chat")
+            return None
+
+        if data_dir is not None:
+            why = prepared(Path(data_dir))
+            if why:
+                self.notify(why, severity="warning", timeout=12)
+                return
+            self.push_screen(MaskViewScreen(Path(data_dir)))
+            return
+        from speculators_tui.dialogs.prompt import PromptDialog
+
+        def done(text: Optional[str]) -> None:
+            if text:
+                self.push_screen(MaskViewScreen(Path(os.path.expanduser(text))))
+
+        self.push_screen(PromptDialog("Prepared data directory (data.output):", self.config.data.output, ok="Show",
+                                      check=lambda t: prepared(Path(os.path.expanduser(t)))), done)
+
+    def toggle_notifications(self) -> None:
+        """Turn the bell and desktop notifications on or off (saved in <config>/notify.toml)."""
+        import os as _os
+
+        from speculators_core import NotifySettings, load_notify_settings, save_notify_settings
+
+        cur = load_notify_settings(environ={})  # the file's setting (the environment may override it)
+        new = NotifySettings(bell=not cur.enabled, desktop=not cur.enabled, stall_factor=cur.stall_factor)
+        path = save_notify_settings(new)
+        env = _os.environ.get("SPECULATORS_TUI_NOTIFY")
+        note = f" (but SPECULATORS_TUI_NOTIFY={env} overrides it in this session)" if env is not None else ""
+        self.notify(f"Notifications {'on' if new.enabled else 'off'}: saved in {path}{note}")
+        from speculators_tui.screens.dashboard import DashboardScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                screen.attention.settings = load_notify_settings()
+
+    def open_run_directory(self) -> None:
+        """Ask for a run directory (any path) and open its dashboard; it joins the run history."""
+        from speculators_tui.dialogs.prompt import PromptDialog
+
+        def check(text: str) -> Optional[str]:
+            p = Path(os.path.expanduser(text))
+            if not p.is_dir():
+                return f"{p} is not a directory"
+            if not (p / "state.json").exists():
+                return f"{p} is not a run directory (no state.json): give a <run.dir>/<name>-<time> directory"
+            return None
+
+        def done(text: Optional[str]) -> None:
+            if text:
+                from speculators_core import register_run
+
+                rd = Path(os.path.expanduser(text)).resolve()
+                register_run(rd)
+                self.open_dashboard(rd)
+
+        self.push_screen(PromptDialog("Open the run directory:", str(Path.cwd()) + os.sep, ok="Open", check=check), done)
 
     # -- navigation --------------------------------------------------------------------------------
     def _pop_to_start(self) -> None:

@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_export)
 
     run_cli.add_subcommands(sub)
+    from speculators_tui import check_cli
+
+    check_cli.add_subcommands(sub)
     return p
 
 

@@ -51,8 +51,9 @@ class RunFollower(RunReader):
             parts.append(f"loss {t['loss']:.4f}")
         if t.get("full_acc_0") is not None:
             parts.append(f"acc0 {t['full_acc_0']:.3f}")
-        if t.get("tokens_per_s") is not None:
-            parts.append(f"{t['tokens_per_s']:.0f} tok/s")
+        pace = self.pace().text()  # steps/s, tokens/s (wall clock), ETAs: runs.eta
+        if pace:
+            parts.append(pace)
         if t.get("step_time_s"):
             parts.append(f"waited {100 * float(t.get('data_wait_s') or 0) / float(t['step_time_s']):.0f}%")
         if self.last_val is not None:
@@ -97,12 +98,25 @@ def follow(run_dir: Path, done: Optional[threading.Event] = None, console=None, 
     live = Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
     last_plain = 0.0
     last_line = ""
+    from speculators_core import AlertWatch, load_notify_settings, terminal_sequences
+
+    notify = load_notify_settings() if console.is_terminal else None  # bell/OSC 9/777 only on a terminal
+    alerts = AlertWatch(f.run_dir.name)
+    if notify is not None:
+        f.pace_tracker.stall_factor = notify.stall_factor
+    last_warning: Optional[dict] = None
 
     def tick() -> None:
-        nonlocal task_id, last_plain, last_line
+        nonlocal task_id, last_plain, last_line, last_warning
         events, _ = f.poll()
         for ev in events:
             console.print(Text(format_event(ev), style=_event_style(ev)))
+            if ev.get("event") == "warning":
+                last_warning = ev
+        if notify is not None and notify.enabled:
+            for alert in alerts.check(f.status, last_warning, f.pace()):
+                console.file.write(terminal_sequences(alert, notify))
+                console.file.flush()
         line = f.train_line()
         if live is not None:
             total = (f.start or {}).get("total_steps")
@@ -356,6 +370,39 @@ def cmd_gpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from speculators_core import SpeculatorsError, compare_text, load_run_curves, resolve_run
+
+    if len(args.runs) < 2:
+        print("error: compare needs two or more runs (run directories or names from `speculators-tui runs`)",
+              file=sys.stderr)
+        return 2
+    try:
+        runs = [load_run_curves(resolve_run(spec)) for spec in args.runs]
+    except SpeculatorsError as exc:
+        print(f"error: {exc.message}" + (f"\n  fix: {exc.fix}" if exc.fix else ""), file=sys.stderr)
+        return 2
+    sys.stdout.write(compare_text(runs, width=args.width))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """The run history (every run registers itself under the XDG data dir), newest first."""
+    from speculators_core import list_run_history, run_history_dir
+
+    entries = list_run_history(limit=None if args.all else 20)
+    if not entries:
+        print(f"no runs in the run history yet ({run_history_dir()})")
+        return 0
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        val = f"val {e.best_val_loss:.4g}" if e.best_val_loss is not None else ""
+        acc = (f"accept {e.acceptance_length:.2f}" if e.acceptance_length is not None else
+               f"accept~{e.val_acceptance_length:.2f}" if e.val_acceptance_length is not None else "")
+        print(f"{e.name:<{width}}  {e.status:<9}  {_fmt_time(e.started)}  {val:<11} {acc:<12} {e.dir}")
+    return 0
+
+
 def add_verb(sub, name: str, help: str, func, *positionals: str) -> argparse.ArgumentParser:
     """One CLI verb: `name POSITIONAL...` running `func(args)`; options are added by the caller."""
     p = sub.add_parser(name, help=help)
@@ -381,6 +428,12 @@ def add_subcommands(sub) -> None:
     add_verb(sub, "status", "a run's status (or list the runs in a directory)", cmd_status, "run_dir")
     st = add_verb(sub, "stop", "stop a run and all its processes", cmd_stop, "run_dir")
     st.add_argument("--grace", type=float, default=15.0, help="seconds between SIGTERM and SIGKILL")
+
+    c = add_verb(sub, "compare", "compare two or more runs: curves and the config difference, as text", cmd_compare)
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run directory, or a run's name from `speculators-tui runs`")
+    c.add_argument("--width", type=int, default=40, help="characters of the train-loss sparklines")
+    rh = add_verb(sub, "runs", "the run history: recent runs from any directory, with status", cmd_runs)
+    rh.add_argument("--all", action="store_true", help="every run in the history (default: the 20 newest)")
 
     g = sub.add_parser("gpus", help="list GPUs (and suggest a split for a config)")
     g.add_argument("config", nargs="?", default=None, help="preset or TOML file to advise on")

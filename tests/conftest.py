@@ -18,6 +18,10 @@ def _isolated_user_dirs(tmp_path_factory):
     """Keep tests away from the user's config; share one built demo model across the session."""
     home = tmp_path_factory.mktemp("spec-home")
     os.environ["SPECULATORS_TUI_CONFIG"] = str(home / "config")
+    # The run index (runs/index.py) goes to a temp XDG data dir, never the real home's; no bell or
+    # desktop notification from a test (runs/alerts.py).
+    os.environ["XDG_DATA_HOME"] = str(home / "data")
+    os.environ["SPECULATORS_TUI_NOTIFY"] = "off"
     # The demo model cache may be reused between local runs (it is deterministic) to save time.
     os.environ.setdefault("SPECULATORS_TUI_CACHE", str(REPO / ".pytest_cache" / "spec-cache"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from speculators_core.fsutil import read_jsonl_counted
 from speculators_core.runs import layout
+from speculators_core.runs.eta import Pace, PaceTracker
 from speculators_core.runs.rundir import read_state
 
 STATUS_ICON = {"pending": "·", "running": "▶", "done": "✓", "skipped": "↷", "failed": "✗"}
@@ -39,6 +40,9 @@ class RunReader:
         self.best: Optional[dict] = None
         self.last_checkpoint: Optional[dict] = None
         self.end: Optional[dict] = None
+        #: steps/s, tokens/s and the ETAs, fed by every metrics record (`pace()`)
+        self.pace_tracker = PaceTracker()
+        self._plan: Optional[list[str]] = None
 
     def read_state(self) -> bool:
         """Re-read state.json if it changed; True when it did."""
@@ -74,6 +78,7 @@ class RunReader:
         """New metrics records; the latest of each kind is kept (`start`, `last_train`, ...)."""
         recs = self.records(layout.METRICS)
         for r in recs:
+            self.pace_tracker.add(r)
             kind = r.get("type")
             if kind == "start":
                 self.start, self.end = r, None
@@ -96,6 +101,23 @@ class RunReader:
     @property
     def finished(self) -> bool:
         return self.status in layout.RUN_FINISHED
+
+    def plan(self) -> list[str]:
+        """The stage names in order: stages.json (read once), else the order of state.json's stages."""
+        if self._plan is None:
+            try:
+                data = json.loads((self.run_dir / layout.STAGES).read_text(encoding="utf-8"))
+                self._plan = [str(d["name"]) for d in data]
+            except (OSError, ValueError, KeyError, TypeError):
+                self._plan = []  # a run from before stages.json: not looked for again
+        return self._plan or list(self.state.get("stages") or {})
+
+    def pace(self, now: Optional[float] = None) -> Pace:
+        """Steps/s, tokens/s, the epoch's and the run's ETA, a stall (see `runs.eta`)."""
+        stages = self.state.get("stages") or {}
+        statuses = {n: str(s.get("status")) for n, s in stages.items() if isinstance(s, dict)}
+        training = statuses.get("train", "running") == "running" and not self.finished
+        return self.pace_tracker.estimate(time.time() if now is None else now, self.plan(), statuses, training)
 
     def elapsed(self, now: Optional[float] = None) -> Optional[float]:
         started = self.state.get("started")

@@ -120,6 +120,9 @@ def create_run_dir(cfg: cfgmod.RunConfig, source: Optional[str] = None, parent: 
         "started": now, "updated": now, "finished": None, "stage": None, "server_url": None,
         "source": source, "environ": env, "stages": stage_states(s.name for s in plan.stages),
     })
+    from speculators_core.runs import index
+
+    index.register(run_dir)  # the run history (XDG data dir): listed from any working directory
     return run_dir
 
 

@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Optional
 
 from speculators_core import procs
 from speculators_core.plan.stages import Stage
-from speculators_core.runs import layout, rundir
+from speculators_core.runs import index, layout, rundir
 from speculators_core.runs.children import ChildrenMixin, _Child
 from speculators_core.runs.monitor import MonitorMixin
 from speculators_core.runs.reader import RunReader
@@ -204,6 +204,7 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
                     return 1
                 raise
         finally:
+            index.register(self.run_dir)  # the run history gets the final status, best loss, acceptance
             if in_main:
                 # Children are gone: further signals may interrupt only the cleanup of this frame.
                 for sig, h in old.items():
@@ -232,6 +233,7 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
         )
         self.state["stages"] = layout.stage_states(s.name for s in self.stages)
         self._save()
+        index.register(self.run_dir)
         self._event("run_started", f"run {self.run_dir.name}: " + ", ".join(s.name for s in self.stages),
                     pid=os.getpid())
         self._start_gpu_sampler()

@@ -20,12 +20,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Log, Static, TabbedContent, TabPane
 
+from speculators_tui.data.attention import Attention
 from speculators_tui.data.run_watch import RunWatcher
 from speculators_tui.dialogs.confirm import ConfirmDialog
 from speculators_tui.widgets.app_footer import AppFooter
 from speculators_tui.widgets.chart_controls import ChartView
 from speculators_tui.widgets.gpu_panel import GpuPanel
 from speculators_tui.widgets.line_chart import LineChart
+from speculators_tui.widgets.pace_line import PaceLine
 from speculators_tui.widgets.stage_timeline import StageTimeline, duration, timeline
 
 ACC_COLOURS = ("green", "cyan", "magenta", "yellow", "blue", "red", "white", "bright_green")
@@ -89,10 +91,13 @@ class DashboardScreen(Screen):
         self.banner_expanded = False
         #: "applying…" while the fix is being applied, then the keys it changed.
         self.fix_note: Optional[str] = None
+        self.attention = Attention(self.run_dir.name)
+        self.watcher.pace_tracker.stall_factor = self.attention.settings.stall_factor
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield StageTimeline("", id="timeline")
+        yield PaceLine("", id="pace")
         yield Static("", id="banner")
         with TabbedContent(id="tabs", initial="metrics"):
             with TabPane("Metrics", id="metrics"):
@@ -263,6 +268,9 @@ class DashboardScreen(Screen):
         if srv and srv.started and w.server_healthy_at:
             ready = w.server_healthy_at - srv.started
         self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready))
+        pace = w.pace(now)
+        self.query_one("#pace", PaceLine).show(pace, w.status)
+        self.attention.check(self.app, w.status, w.warning, pace)
         # The footer is rebuilt on refresh_bindings (costly): only when what it shows changes.
         keys = (w.finished, self._stopping, bool(w.warning and w.warning.get("fix_config")),
                 bool(self.watcher.checkpoints))

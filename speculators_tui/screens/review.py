@@ -21,15 +21,18 @@ from speculators_tui.dialogs.confirm import ConfirmDialog
 from speculators_tui.dialogs.prompt import PromptDialog
 from speculators_tui.screens.wizard import step_bar
 from speculators_tui.widgets.app_footer import AppFooter
+from speculators_tui.widgets.doctor_panel import DoctorPanel
 
 
 class ReviewScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="review.back"),  # first: the footer never cuts it
-        Binding("ctrl+s", "save_preset", "Save preset", id="review.save"),
-        Binding("ctrl+e", "export", "Export script", id="review.export"),
-        Binding("ctrl+y", "copy", "Copy script", id="review.copy"),
+        Binding("ctrl+s", "save_preset", "Save", id="review.save"),
+        Binding("ctrl+e", "export", "Export", id="review.export"),
+        Binding("ctrl+y", "copy", "Copy", id="review.copy"),
         Binding("ctrl+r", "launch", "Launch", id="review.launch"),
+        Binding("ctrl+d", "doctor", "Pre-flight", id="review.doctor"),
+        Binding("ctrl+l", "loss_mask", "Mask", id="review.mask"),
     ]
 
     class Launched(Message):
@@ -46,6 +49,7 @@ class ReviewScreen(Screen):
             with VerticalScroll(id="script-pane"):
                 yield Static(id="script-text")
         yield Static("", id="problems")
+        yield DoctorPanel(id="doctor")
         yield Static("", id="summary")
         with Horizontal(id="nav"):
             yield Button("‹ Back", id="back", compact=True)
@@ -119,6 +123,13 @@ class ReviewScreen(Screen):
         return True
 
     # -- actions -----------------------------------------------------------------------------------
+    def action_doctor(self) -> None:
+        """The pre-flight check (speculators-tui doctor) of this configuration, in the panel."""
+        self.query_one(DoctorPanel).run(dumps_config(self.cfg, include_defaults=True))
+
+    def action_loss_mask(self) -> None:
+        self.app.open_mask_view(Path(os.path.expanduser(self.cfg.data.output)))  # type: ignore[attr-defined]
+
     def action_back(self) -> None:
         self.app.pop_screen()
 

@@ -30,10 +30,32 @@ def _ago(t) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(t))
 
 
+def run_label(e) -> Text:
+    """A run-history entry: name, status, best val loss, acceptance (measured, else estimated), where, when."""
+    status = e.status
+    text = Text.assemble(("  " + e.name, "bold"), "  ", (status, STATUS_STYLE.get(status, "")))
+    if e.best_val_loss is not None:
+        text.append(f"  val {e.best_val_loss:.4g}")
+    if e.acceptance_length is not None:
+        text.append(f"  accept {e.acceptance_length:.2f}", style="green")
+    elif e.val_acceptance_length is not None:
+        text.append(f"  accept≈{e.val_acceptance_length:.2f}", style="dim green")
+    text.append(f"  {_ago(e.started)}", style="dim")
+    text.append(f"  {short_dir(Path(e.dir).parent)}", style="dim")
+    return text
+
+
+def short_dir(p: Path) -> str:
+    """`…/<parent>/<dir>` (the highlighted run's help line shows the whole path)."""
+    parts = p.parts
+    return str(p) if len(parts) <= 3 else "…/" + "/".join(parts[-2:])
+
+
 class StartScreen(Screen):
     BINDINGS = [
         Binding("n", "new", "New config", id="start.new"),
         Binding("r", "reload", "Refresh", id="start.reload"),
+        Binding("c", "compare", "Compare runs", id="start.compare"),
         Binding("d", "delete_preset", "Delete preset", id="start.delete"),
         Binding("m", "rename_preset", "Rename preset", id="start.rename"),
         Binding("q", "app.quit", "Quit", id="start.quit"),
@@ -74,21 +96,15 @@ class StartScreen(Screen):
                 note = ("  (yours: shadows the built-in of this name)", "yellow") if p.shadows else ""
                 ol.add_option(Option(Text.assemble(("  " + p.name, "bold"), note, "  ", (p.description(), "dim"))))
                 self.targets_list.append(("preset", p))
-        runs = self.app.recent_runs()  # type: ignore[attr-defined]
+        runs = self.app.recent_entries()  # type: ignore[attr-defined]  # the run history: any directory
         ol.add_option(Option(Text("Recent runs (re-attach)", style="bold underline"), disabled=True))
         self.targets_list.append(("", None))
         if not runs:
             ol.add_option(Option(Text("  none yet", style="dim"), disabled=True))
             self.targets_list.append(("", None))
-        from speculators_core import read_state
-
-        for rd in runs[:12]:
-            st = read_state(rd)
-            status = str(st.get("status", "?"))
-            ol.add_option(Option(Text.assemble(("  " + rd.name, "bold"), "  ",
-                                               (status, STATUS_STYLE.get(status, "")), "  ",
-                                               (_ago(st.get("started")), "dim"))))
-            self.targets_list.append(("run", rd))
+        for e in runs[:12]:
+            ol.add_option(Option(run_label(e)))
+            self.targets_list.append(("run", Path(e.dir)))
         if highlighted is not None and highlighted < ol.option_count:
             ol.highlighted = highlighted
         else:
@@ -124,6 +140,9 @@ class StartScreen(Screen):
         from speculators_core import RunConfig
 
         self.app.open_wizard(RunConfig(), "")  # type: ignore[attr-defined]
+
+    def action_compare(self) -> None:
+        self.app.open_compare()  # type: ignore[attr-defined]
 
     def action_reload(self) -> None:
         self.fill()

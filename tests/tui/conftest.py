@@ -22,6 +22,15 @@ def isolated_xdg_config(tmp_path, monkeypatch) -> Path:
     return d
 
 
+@pytest.fixture(autouse=True)
+def run_history(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty run history (runs/index.py) per test: what the start screen lists never
+    depends on the other tests' runs (nor, ever, on the real home's)."""
+    d = tmp_path / "xdg-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(d))
+    return d
+
+
 @pytest.fixture
 def user_config(tmp_path, monkeypatch) -> Path:
     """A fresh user config dir (user presets go to <it>/presets)."""
