@@ -9,10 +9,6 @@ different ports, with the argv the plan builds from a `[cluster]` config.
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,62 +16,15 @@ import pytest
 import torch
 
 from speculators_core.config import RunConfig
-from speculators_core.plan.stages import build_stages
-from tests.train.helpers import REPO, make_prepared, read_metrics
-from tests.vllm_fixtures import free_port, start_server, stop_server, wait_health
-
-LAYERS = [2, 4, 5, 8]
-
-
-def start_hf_server(target: Path, storage: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = start_server([sys.executable, "-m", "speculators_core.hf_server", str(target), "--port", str(port),
-                         "--hidden-states-path", str(storage), "--target-layer-ids", *map(str, LAYERS),
-                         "--device", "cpu", "--dtype", "fp32"], log, env={"OMP_NUM_THREADS": "1"})
-    return proc, f"http://127.0.0.1:{port}/v1"
-
-
-@pytest.fixture(scope="module")
-def servers(tiny_target, tmp_path_factory):
-    """Two hf servers writing into one storage directory (the shared filesystem of a cluster)."""
-    root = tmp_path_factory.mktemp("cluster-servers")
-    storage = root / "hs"
-    storage.mkdir()
-    procs, urls = [], []
-    try:
-        for i in range(2):
-            proc, url = start_hf_server(tiny_target, storage, root / f"server{i}.log")
-            procs.append(proc)
-            urls.append(url)
-        for proc, url, i in zip(procs, urls, range(2)):
-            wait_health(url.removesuffix("/v1") + "/health", proc, timeout=180, log=root / f"server{i}.log")
-        yield {"urls": urls, "storage": storage, "root": root}
-    finally:
-        for proc in procs:
-            stop_server(proc)
+from tests.train.helpers import make_prepared, read_metrics
+from tests.cluster.util import cluster_cfg, launch, start_hf_server, stop, train_stage
+from tests.vllm_fixtures import free_port, stop_server, wait_health
 
 
 def _data(root: Path, n_rows: int, length: int = 65) -> Path:
     g = torch.Generator().manual_seed(3)
     rows = [torch.randint(3, 2000, (length,), generator=g).tolist() for _ in range(n_rows)]
     return make_prepared(root / f"data{n_rows}", rows)
-
-
-def _cfg(target: Path, data: Path, storage: Path, save: Path, urls: list[str]) -> RunConfig:
-    cfg = RunConfig()
-    cfg.model.target = str(target)
-    cfg.data.output = str(data)
-    cfg.data.seq_length = 64
-    cfg.hidden_states.engine = "hf"
-    cfg.hidden_states.gpus = []
-    cfg.hidden_states.target_layer_ids = list(LAYERS)
-    cfg.hidden_states.storage_dir = str(storage)
-    t = cfg.training
-    t.gpus, t.epochs, t.val_split, t.draft_vocab_size, t.lr = [], 1, 0.0, 512, 1e-3
-    t.warmup_ratio, t.seed, t.total_seq_len, t.dtype, t.checkpoint_dir = 0.0, 7, 64, "fp32", str(save)
-    t.max_in_flight = 2
-    cfg.cluster.server_endpoints = list(urls)
-    return cfg
 
 
 def _multi_node(cfg: RunConfig, rdzv_port: int, rank: int) -> RunConfig:
@@ -86,27 +35,6 @@ def _multi_node(cfg: RunConfig, rdzv_port: int, rank: int) -> RunConfig:
     return c
 
 
-def _train_stage(cfg: RunConfig, run_dir: Path):
-    stages = build_stages(cfg, run_dir=str(run_dir), environ={}, cores=2)
-    return next(s for s in stages if s.name == "train"), [s.name for s in stages]
-
-
-def _launch(stage, log: Path) -> subprocess.Popen:
-    env = {**os.environ, **stage.env, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    with open(log, "ab") as fh:
-        return subprocess.Popen(stage.argv, cwd=str(REPO), env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(10)
-
-
 def _run_two_nodes(cfg: RunConfig, run_dir: Path, on_progress=None, timeout: float = 600) -> None:
     """Both launchers, node ranks 0 and 1, against one rendezvous port; `on_progress(records)` is
     called while they run (e.g. to kill a server)."""
@@ -115,9 +43,9 @@ def _run_two_nodes(cfg: RunConfig, run_dir: Path, on_progress=None, timeout: flo
     argvs = []
     try:
         for rank in (0, 1):
-            stage, names = _train_stage(_multi_node(cfg, rdzv, rank), run_dir)
+            stage, names = train_stage(_multi_node(cfg, rdzv, rank), run_dir)
             argvs.append(stage.argv)
-            procs.append(_launch(stage, run_dir / f"node{rank}.log"))
+            procs.append(launch(stage, run_dir / f"node{rank}.log"))
         deadline = time.monotonic() + timeout
         while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
             if on_progress is not None and (run_dir / "metrics.jsonl").exists():
@@ -127,7 +55,7 @@ def _run_two_nodes(cfg: RunConfig, run_dir: Path, on_progress=None, timeout: flo
         assert all(p.poll() == 0 for p in procs), logs
     finally:
         for p in procs:
-            _stop(p)
+            stop(p)
     # the plan's launchers: multi-node torchrun, no --standalone, node ranks 0 and 1
     for rank, argv in enumerate(argvs):
         assert "--standalone" not in argv
@@ -144,22 +72,22 @@ def test_two_nodes_match_one_node_two_processes(tiny_target, servers, tmp_path):
     # one node, two processes (torchrun --standalone), the same two servers
     one_dir = tmp_path / "one"
     one_dir.mkdir()
-    one = _cfg(tiny_target, data, servers["storage"], one_dir / "ckpt", servers["urls"])
+    one = cluster_cfg(tiny_target, data, servers["storage"], one_dir / "ckpt", servers["urls"])
     one.training.cpu_processes = 2
-    stage, names = _train_stage(one, one_dir)
+    stage, names = train_stage(one, one_dir)
     assert "--standalone" in stage.argv and names == ["prepare", "wait", "train"]
-    proc = _launch(stage, one_dir / "train.log")
+    proc = launch(stage, one_dir / "train.log")
     try:
         assert proc.wait(600) == 0, (one_dir / "train.log").read_text()[-3000:]
     finally:
-        _stop(proc)
+        stop(proc)
     # two nodes, one process each
     two_dir = tmp_path / "two"
     two_dir.mkdir()
-    two = _cfg(tiny_target, data, servers["storage"], two_dir / "ckpt", servers["urls"])
+    two = cluster_cfg(tiny_target, data, servers["storage"], two_dir / "ckpt", servers["urls"])
     _run_two_nodes(two, two_dir)
     # node rank 1 leaves the shared preparation to node 0
-    assert _train_stage(_multi_node(two, 1, 1), two_dir)[1] == ["wait", "train"]
+    assert train_stage(_multi_node(two, 1, 1), two_dir)[1] == ["wait", "train"]
 
     a = [r for r in read_metrics(one_dir) if r["type"] == "train"]
     b = [r for r in read_metrics(two_dir) if r["type"] == "train"]
@@ -185,7 +113,7 @@ def test_a_server_killed_mid_epoch_training_completes_on_the_other(tiny_target, 
         data = _data(tmp_path, 24)
         run_dir = tmp_path / "run"
         run_dir.mkdir()
-        cfg = _cfg(tiny_target, data, servers["storage"], run_dir / "ckpt", [servers["urls"][0], victim_url])
+        run_cfg = cluster_cfg(tiny_target, data, servers["storage"], run_dir / "ckpt", [servers["urls"][0], victim_url])
         killed = {}
 
         def kill_after_two_steps(recs):
@@ -196,7 +124,7 @@ def test_a_server_killed_mid_epoch_training_completes_on_the_other(tiny_target, 
                 victim.wait(10)
                 killed["at"] = steps[-1]["step"]
 
-        _run_two_nodes(cfg, run_dir, on_progress=kill_after_two_steps)
+        _run_two_nodes(run_cfg, run_dir, on_progress=kill_after_two_steps)
     finally:
         stop_server(victim)
     assert killed, "training finished before the server could be killed"
