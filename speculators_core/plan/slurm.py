@@ -61,7 +61,13 @@ def _words(st: Stage, names: dict[str, str]) -> list[str]:
 
 
 def _cmd(words: list[str]) -> str:
-    return " \\\n    ".join(" ".join(words[i:i + 6]) for i in range(0, len(words), 6))
+    """The words on continued lines, a new line before a flag once a line is long enough."""
+    lines: list[list[str]] = [[]]
+    for w in words:
+        if lines[-1] and w.startswith(("--", '"${')) and len(" ".join(lines[-1])) > 40:
+            lines.append([])
+        lines[-1].append(w)
+    return " \\\n    ".join(" ".join(line) for line in lines)
 
 
 def render_slurm(cfg: RunConfig, target=None, source: str = "", environ=None) -> str:
