@@ -77,6 +77,17 @@ class ReviewScreen(Screen):
             Syntax(dumps_config(self.cfg, include_defaults=True), "toml", theme="ansi_dark", word_wrap=True))
         self.plan = plan_run(self.cfg, target, source=self.app.config_source, load_target=False)  # type: ignore[attr-defined]
         self.script = self.plan.script
+        self.slurm = self.script is not None and self.cfg.cluster.multi_node
+        if self.slurm:  # several nodes: the sbatch script (what `export --format slurm` writes)
+            from speculators_core import render_slurm
+
+            try:
+                self.script = render_slurm(self.cfg, target, self.app.config_source)  # type: ignore[attr-defined]
+            except (ValueError, ArithmeticError) as exc:  # validate's problems say why
+                self.script, self.plan.error = None, exc
+        self.query_one("#script-pane").border_title = ("equivalent sbatch script (Slurm, "
+                                                       f"{self.cfg.cluster.nodes} nodes)" if self.slurm
+                                                       else "equivalent shell script")
         self.query_one("#script-text", Static).update(
             Syntax(self.script, "bash", theme="ansi_dark", word_wrap=True) if self.script
             else Text(f"cannot build the commands: {self.plan.error}", style="red"))
@@ -185,7 +196,8 @@ class ReviewScreen(Screen):
                 return
             self.notify(f"Wrote {out}")
 
-        self.app.push_screen(PromptDialog("Export the shell script to the file:", f"./{self.cfg.run.name}.sh",
+        self.app.push_screen(PromptDialog("Export the shell script to the file:",
+                                          f"./{self.cfg.run.name}.{'sbatch' if self.slurm else 'sh'}",
                                           ok="Export", check=check), done)
 
     def action_copy(self) -> None:
