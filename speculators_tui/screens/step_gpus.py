@@ -91,7 +91,9 @@ class GpuStep(WizardStep):
 
     def on_mount(self) -> None:
         table = self.query_one("#gpu-table", DataTable)
-        table.add_columns("GPU", "Role", "Name", "Memory used", "Util", "Running")
+        table.add_column("GPU")
+        table.add_column("Role", width=12)  # fixed: the widest role ("server+train") whatever is shown first
+        table.add_columns("Name", "Memory used", "Util", "Running")
         super().on_mount()
         if self.app.gpu_result is None:  # type: ignore[attr-defined]
             self.probe()

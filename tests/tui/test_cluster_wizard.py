@@ -33,6 +33,8 @@ async def declare_two_nodes(pilot) -> None:
     await pilot.press("a")
     await app.workers.wait_for_complete()
     await pilot.pause()
+    app.clear_notifications()  # the toast's timing is not part of the screen
+    await pilot.pause()
 
 
 async def test_declared_cluster_gets_a_split_and_a_slurm_export(user_config, tmp_path, monkeypatch):
