@@ -9,6 +9,7 @@ different ports, with the argv the plan builds from a `[cluster]` config.
 from __future__ import annotations
 
 import math
+import subprocess
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 from speculators_core.config import RunConfig
-from tests.train.helpers import make_prepared, read_metrics
+from tests.train.helpers import REPO, make_prepared, read_metrics
 from tests.cluster.util import cluster_cfg, launch, start_hf_server, stop, train_stage
 from tests.vllm_fixtures import free_port, stop_server, wait_health
 
@@ -41,6 +42,13 @@ def _run_two_nodes(cfg: RunConfig, run_dir: Path, on_progress=None, timeout: flo
     rdzv = free_port()
     procs = []
     argvs = []
+    # the plan's health wait on every server (what `run` does before training)
+    from speculators_core.plan.stages import build_stages
+
+    wait = next(s for s in build_stages(_multi_node(cfg, rdzv, 0), environ={}) if s.name == "wait")
+    assert wait.argv.count("--timeout") == 1 and len(wait.argv) == 3 + len(cfg.cluster.server_endpoints) + 2
+    done = subprocess.run(wait.argv, cwd=str(REPO), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.count(": healthy") == 2, done.stderr
     try:
         for rank in (0, 1):
             stage, names = train_stage(_multi_node(cfg, rdzv, rank), run_dir)
@@ -110,27 +118,27 @@ def test_a_server_killed_mid_epoch_training_completes_on_the_other(tiny_target, 
     victim, victim_url = start_hf_server(tiny_target, servers["storage"], tmp_path / "victim.log")
     try:
         wait_health(victim_url.removesuffix("/v1") + "/health", victim, timeout=180, log=tmp_path / "victim.log")
-        data = _data(tmp_path, 24)
+        data = _data(tmp_path, 32)
         run_dir = tmp_path / "run"
         run_dir.mkdir()
         run_cfg = cluster_cfg(tiny_target, data, servers["storage"], run_dir / "ckpt", [servers["urls"][0], victim_url])
         killed = {}
 
-        def kill_after_two_steps(recs):
+        def kill_after_the_first_step(recs):
             steps = [r for r in recs if r["type"] == "train"]
-            if not killed and len(steps) >= 2:
+            if not killed and steps:
                 assert steps[-1]["epoch_progress"] < 1.0  # mid-epoch
                 victim.kill()
                 victim.wait(10)
                 killed["at"] = steps[-1]["step"]
 
-        _run_two_nodes(run_cfg, run_dir, on_progress=kill_after_two_steps)
+        _run_two_nodes(run_cfg, run_dir, on_progress=kill_after_the_first_step)
     finally:
         stop_server(victim)
     assert killed, "training finished before the server could be killed"
     recs = read_metrics(run_dir)
     trains = [r for r in recs if r["type"] == "train"]
-    assert [r["step"] for r in trains] == list(range(1, 13))  # 24 rows, 2 ranks, 1 row each per step
+    assert [r["step"] for r in trains] == list(range(1, 17))  # 32 rows, 2 ranks, 1 row each per step
     assert trains[-1]["skipped_rows"] == 0  # every row was answered, by the survivor after the kill
     assert recs[-1]["type"] == "end" and recs[-1]["status"] == "completed"
     warnings = [r for r in recs if r["type"] == "warning"]
