@@ -93,8 +93,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if getattr(args, "format", "bash") == "slurm":  # an sbatch script for the [cluster] topology
         from speculators_core import render_slurm
 
-        plan = plan_run(cfg, source=source).require()
-        script = render_slurm(cfg, plan.target, source)
+        plan = plan_run(cfg, source=source)  # for the target's facts: its local stages may need
+        script = render_slurm(cfg, plan.target, source)  # a rendezvous endpoint, the sbatch script does not
     elif run_dir is not None:  # the exact commands of that run: the stages it recorded
         from speculators_core import read_run_stages, read_state, render_script, run_layout
 

@@ -77,14 +77,15 @@ class ReviewScreen(Screen):
             Syntax(dumps_config(self.cfg, include_defaults=True), "toml", theme="ansi_dark", word_wrap=True))
         self.plan = plan_run(self.cfg, target, source=self.app.config_source, load_target=False)  # type: ignore[attr-defined]
         self.script = self.plan.script
-        self.slurm = self.script is not None and self.cfg.cluster.multi_node
-        if self.slurm:  # several nodes: the sbatch script (what `export --format slurm` writes)
+        self.slurm = self.cfg.cluster.multi_node
+        if self.slurm:  # several nodes: the sbatch script (what `export --format slurm` writes; it needs no
+            # rendezvous endpoint, which launching here does)
             from speculators_core import render_slurm
 
             try:
                 self.script = render_slurm(self.cfg, target, self.app.config_source)  # type: ignore[attr-defined]
             except (ValueError, ArithmeticError) as exc:  # validate's problems say why
-                self.script, self.plan.error = None, exc
+                self.script, self.plan.error = None, self.plan.error or exc
         self.query_one("#script-pane").border_title = ("equivalent sbatch script (Slurm, "
                                                        f"{self.cfg.cluster.nodes} nodes)" if self.slurm
                                                        else "equivalent shell script")
@@ -103,7 +104,7 @@ class ReviewScreen(Screen):
         problems.update(text)
         problems.display = bool(text.plain)
         self.query_one("#summary", Static).update(self.summary())
-        blocked = bool(self.errors) or self.script is None
+        blocked = bool(self.errors) or self.script is None or self.plan.script is None  # launch: this machine's
         self.query_one("#launch", Button).disabled = blocked
         self.query_one("#export", Button).disabled = self.script is None
         self.query_one("#copy", Button).disabled = self.script is None
@@ -120,7 +121,8 @@ class ReviewScreen(Screen):
                     f"(launch starts it in the background: leaving the app does not stop it)")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "launch" and (getattr(self, "errors", None) or getattr(self, "script", None) is None):
+        if action == "launch" and (getattr(self, "errors", None) or getattr(self, "script", None) is None
+                                   or getattr(getattr(self, "plan", None), "script", None) is None):
             return None
         if action in ("export", "copy") and getattr(self, "script", None) is None:
             return None
@@ -207,7 +209,7 @@ class ReviewScreen(Screen):
         self.notify("Script sent to the clipboard (OSC 52; works where the terminal allows it).")
 
     def action_launch(self) -> None:
-        if self.errors or self.script is None:
+        if self.errors or self.script is None or self.plan.script is None:
             self.notify("Fix the errors first.", severity="warning")
             return
         self.query_one("#launch", Button).disabled = True

@@ -160,3 +160,19 @@ def test_shared_fs_marker(tmp_path):
     bad = run("check", str(local), "job1", "--timeout", "0")  # another node's directory of the same name
     assert bad.returncode == 1 and "not shared" in bad.stderr and "cluster.shared_dir" in bad.stderr
     assert run("remove", str(shared), "job1").returncode == 0 and not list(shared.iterdir())
+
+
+def test_export_slurm_needs_no_rendezvous_endpoint(tmp_path, capsys):
+    """Several training nodes: `run` and the bash export need cluster.rdzv_endpoint (validate warns);
+    the Slurm export takes the first training node of the allocation."""
+    from speculators_core.config import save
+    from speculators_tui.cli import main
+
+    cfg = _cfg()
+    cfg.cluster.nodes, cfg.cluster.serving_nodes, cfg.cluster.training_nodes = 3, 1, 2
+    toml = save(cfg, tmp_path / "c.toml")
+    assert main(["export", str(toml), "--format", "slurm"]) == 0
+    out = capsys.readouterr().out
+    assert '--rdzv-endpoint "$RDZV_HOST":29500' in out and "#SBATCH --nodes=3" in out
+    assert main(["export", str(toml)]) == 2  # bash: this machine's commands need the endpoint
+    assert "cluster.rdzv_endpoint" in capsys.readouterr().err
