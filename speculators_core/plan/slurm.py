@@ -84,7 +84,7 @@ def render_slurm(cfg: RunConfig, target=None, source: str = "", environ=None) ->
     own = cfg.copy()  # the server's command: one server, as on one machine, with host/port variables
     own.hidden_states.host = HOST
     own.cluster.server_endpoints = []
-    own.cluster.training_nodes, own.cluster.node_rank = 1, 0
+    own.cluster.training_nodes, own.cluster.serving_nodes, own.cluster.node_rank = 1, 0, 0
     server = next(s for s in build_stages(own, target, environ=environ or {}) if s.kind == "server")
     if c.training_nodes > 1:
         train = next(s for s in stages if s.name == "train")
@@ -92,8 +92,7 @@ def render_slurm(cfg: RunConfig, target=None, source: str = "", environ=None) ->
     names = interpreter_vars(stages + [server])
     serving = max(0, c.serving_nodes)
     nodes = serving + max(1, c.training_nodes)
-    gpus = c.gpus_per_node if c.gpus_per_node > 0 else max(len(hs.gpus) if not serving else 0, len(t.gpus),
-                                                            len(hs.gpus))
+    gpus = c.gpus_per_node if c.gpus_per_node > 0 else max([*hs.gpus, *t.gpus], default=-1) + 1  # per node
     timeout = int(hs.start_timeout) if math.isfinite(hs.start_timeout) else 900
     lines = [
         "#!/usr/bin/env bash",

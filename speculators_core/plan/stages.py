@@ -304,6 +304,11 @@ def build_stages(
         else:
             server_from.update(key_from)  # HfEngine.launch passed --api-key-env NAME
     external = list(cfg.cluster.server_endpoints)
+    if cfg.cluster.serving_nodes > 0 and not external:
+        raise ConfigError(f"cluster.server_endpoints: {cfg.cluster.serving_nodes} serving node(s) but no server URLs: "
+                          f"this machine's commands cannot start servers on other nodes; export with --format "
+                          f"slurm (it starts one per serving node), or list the servers you started "
+                          f"(http://HOST:PORT/v1)")
     if not external:
         stages.append(Stage("server", argv, env=server_env, env_from=server_from, kind="server", log="server.log",
                             health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))

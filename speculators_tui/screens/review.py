@@ -108,8 +108,10 @@ class ReviewScreen(Screen):
         self.query_one("#launch", Button).disabled = blocked
         self.query_one("#export", Button).disabled = self.script is None
         self.query_one("#copy", Button).disabled = self.script is None
-        self.query_one("#nav-note", Static).update(
-            Text(f"{len(self.errors)} error(s): go back to fix them" if self.errors else "", style="red"))
+        note = f"{len(self.errors)} error(s): go back to fix them" if self.errors else ""
+        if not note and self.slurm and self.script is not None and self.plan.script is None:
+            note = "a cluster run: export the sbatch script (Launch is for this machine)"
+        self.query_one("#nav-note", Static).update(Text(note, style="red" if self.errors else "yellow"))
         self.refresh_bindings()
 
     def summary(self) -> Text:

@@ -65,6 +65,8 @@ class GpuStep(WizardStep):
             yield self.field("cluster.gpu_memory_gb", "GPU memory (GB)", "of each GPU, e.g. 80")
             yield self.field("cluster.serving_nodes", "Serving nodes", "one server each; 0 = on a training node")
             yield self.field("cluster.training_nodes", "Training nodes", "one torchrun launcher each")
+            yield self.field("cluster.shared_dir", "Shared directory", "every node mounts it (data, hidden "
+                                                                       "states, checkpoints inside)")
         yield Static("", id="advice")
         yield self.field("hidden_states.engine", "Server engine")
         yield self.field("hidden_states.gpus", "Server GPUs", "indices, e.g. 0, 1")

@@ -169,10 +169,20 @@ def test_export_slurm_needs_no_rendezvous_endpoint(tmp_path, capsys):
     from speculators_tui.cli import main
 
     cfg = _cfg()
-    cfg.cluster.nodes, cfg.cluster.serving_nodes, cfg.cluster.training_nodes = 3, 1, 2
+    cfg.cluster.nodes, cfg.cluster.serving_nodes, cfg.cluster.training_nodes = 2, 0, 2
     toml = save(cfg, tmp_path / "c.toml")
     assert main(["export", str(toml), "--format", "slurm"]) == 0
     out = capsys.readouterr().out
-    assert '--rdzv-endpoint "$RDZV_HOST":29500' in out and "#SBATCH --nodes=3" in out
+    assert '--rdzv-endpoint "$RDZV_HOST":29500' in out and "#SBATCH --nodes=2" in out
     assert main(["export", str(toml)]) == 2  # bash: this machine's commands need the endpoint
     assert "cluster.rdzv_endpoint" in capsys.readouterr().err
+
+
+def test_serving_nodes_without_urls_have_no_local_plan():
+    cfg = _cfg()
+    cfg.cluster.nodes, cfg.cluster.serving_nodes = 2, 1
+    with pytest.raises(ConfigError, match="--format slurm"):
+        build_stages(cfg, environ={})
+    assert "#SBATCH --nodes=2" in render_slurm(cfg, environ={})
+    cfg.cluster.server_endpoints = ["http://node0:8000/v1"]
+    assert [s.name for s in build_stages(cfg, environ={})] == ["assets", "prepare", "wait", "train"]

@@ -88,6 +88,8 @@ async def test_declared_cluster_gets_a_split_and_a_slurm_export(user_config, tmp
         assert isinstance(review, ReviewScreen)
         assert review.slurm and "#SBATCH --nodes=2" in review.script
         assert "sbatch" in review.query_one("#script-pane").border_title
+        assert review.query_one("#launch").disabled  # the servers belong on the serving node, not here
+        assert "export the sbatch script" in str(review.query_one("#nav-note", Static).render())
         await pilot.press("ctrl+e")
         await pilot.pause()
         answer = app.screen.query_one("#answer", Input)
