@@ -9,7 +9,6 @@ Exits 0 when every one is healthy, 1 on timeout, 2 when the watched process died
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -18,11 +17,9 @@ from speculators_core.serving.health import wait
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m speculators_core.wait_health", description=__doc__.splitlines()[0])
-    p.add_argument("url", nargs="+")
-    p.add_argument("--timeout", type=float, default=900.0)
-    p.add_argument("--pid", type=int, default=None, help="fail early when this process exits")
-    a = p.parse_args(argv)
+    from speculators_core.plan.flags import wait_health_parser
+
+    a = wait_health_parser().parse_args(argv)
     deadline = time.monotonic() + a.timeout
     for url in a.url:
         rc = wait(url, max(0.0, deadline - time.monotonic()), a.pid)
