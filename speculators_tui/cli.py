@@ -97,7 +97,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         for p in errs:
             print(f"error: {p}", file=sys.stderr)
         return 1
-    if run_dir is not None:  # the exact commands of that run: the stages it recorded
+    if getattr(args, "format", "bash") == "slurm":  # an sbatch script for the [cluster] topology
+        from speculators_core import render_slurm
+
+        plan = plan_run(cfg, source=source)  # for the target's facts: its local stages may need
+        script = render_slurm(cfg, plan.target, source)  # a rendezvous endpoint, the sbatch script does not
+    elif run_dir is not None:  # the exact commands of that run: the stages it recorded
         from speculators_core import read_run_stages, read_state, render_script, run_layout
 
         run_dir = run_dir.resolve()
@@ -144,9 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("config", help="preset name, TOML file or run directory")
     v.set_defaults(func=cmd_validate)
 
-    e = sub.add_parser("export", help="print (or write) the equivalent bash script")
+    e = sub.add_parser("export", help="print (or write) the equivalent bash (or Slurm) script")
     e.add_argument("config", help="preset name, TOML file or run directory")
     e.add_argument("-o", "--output", help="write the script to this file (made executable)")
+    e.add_argument("--format", choices=("bash", "slurm"), default="bash",
+                   help="bash: this machine's script (default); slurm: an sbatch script for the [cluster] nodes")
     e.set_defaults(func=cmd_export)
 
     run_cli.add_subcommands(sub)

@@ -341,13 +341,19 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 
     probe = probe_gpus()
     advice = warnings = None
+    declared = None
     if args.config:
-        from speculators_core import assignment_warnings, suggest_split, try_load_target
+        from speculators_core import plan_gpus, plan_warnings, suggest_cluster_split, try_load_target
 
         cfg, _ = _load_config(args.config)
         target, _why = try_load_target(cfg.model.target)
-        advice = suggest_split(probe.gpus, target, cfg)
-        warnings = assignment_warnings(cfg, probe.gpus, target)
+        gpus = plan_gpus(cfg, probe)  # the [cluster] section's declared GPUs stand in for this machine's
+        if cfg.cluster.declared:
+            c = cfg.cluster
+            declared = (f"planning for declared hardware: {c.nodes} node(s) x {c.gpus_per_node} GPU(s) x "
+                        f"{c.gpu_memory_gb:g} GB ([cluster] in {args.config})")
+        advice = suggest_cluster_split(gpus, target, cfg)
+        warnings = plan_warnings(cfg, gpus, target)
     if args.json:
         out = probe.to_dict()
         if advice is not None:
@@ -359,6 +365,10 @@ def cmd_gpus(args: argparse.Namespace) -> int:
         return 0
     for line in describe(probe):
         print(line)
+    if declared:
+        print(declared)
+    if advice is not None and advice.training_nodes + advice.serving_nodes > 1:
+        print(f"suggested: {advice.serving_nodes} serving node(s), {advice.training_nodes} training node(s)")
     if advice is not None:
         print(f"suggested: server GPU {advice.server_gpus or 'none (CPU)'} (data parallel "
               f"{advice.data_parallel_size} x tensor parallel {advice.tensor_parallel_size}), "

@@ -160,7 +160,7 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
         if any(g < 0 for g in gpus):
             P.append(Problem(fld, f"GPU indices must be >= 0, got {gpus}", "use indices from `speculators-tui gpus`"))
     shared = sorted(set(hs.gpus) & set(t.gpus))
-    if shared and not r.allow_gpu_sharing:
+    if shared and not r.allow_gpu_sharing and not cfg.cluster.serving_nodes:  # else: other nodes
         P.append(Problem("training.gpus",
                          f"GPU(s) {shared} are assigned to both the hidden-states server and training",
                          "give each GPU one role, or set run.allow_gpu_sharing = true"))
@@ -199,6 +199,9 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
                          f"{t.total_seq_len} is shorter than data.seq_length {d.seq_length}; longer samples are cut",
                          f"set total_seq_len >= {d.seq_length}", "warning"))
     P += safety.number_problems(cfg) + safety.layout_problems(cfg) + safety.env_problems(cfg)
+    from speculators_core.config.cluster import cluster_problems
+
+    P += cluster_problems(cfg)
     # A NaN/inf field gets one problem (not finite), not also the range checks it slips through.
     bad = {p.field for p in P if "not a finite number" in p.message}
     P = [p for p in P if p.field not in bad or "not a finite number" in p.message]

@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from speculators_core.config.cluster import ClusterSection
 from speculators_core.errors import SpeculatorsError
 
 ENGINES = ("vllm", "hf")
@@ -145,6 +146,7 @@ class RunConfig:
     hidden_states: HiddenStatesSection = field(default_factory=HiddenStatesSection)
     training: TrainingSection = field(default_factory=TrainingSection)
     run: RunSection = field(default_factory=RunSection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
 
     # Derived paths -----------------------------------------------------------------------------
     @property

@@ -200,6 +200,11 @@ class HiddenStatesClient:
                 self._reset_stats()
         return out
 
+    def endpoint_status(self) -> list[tuple[str, bool, str]]:
+        """(url, up, last error) of each endpoint: up = its last request reached it (a server that
+        answered with an error is up); down = unreachable since its last failure."""
+        return [(ep.url, ep.down_since is None, ep.last_error) for ep in self.endpoints]
+
     def totals(self) -> dict:
         """Since creation: {"requests", "bytes", "errors"}."""
         with self._stats_lock:

@@ -40,6 +40,9 @@ class SyncHiddenStatesClient:
     def stats(self, reset: bool = True) -> dict:
         return self._client.stats(reset)
 
+    def endpoint_status(self) -> list[tuple[str, bool, str]]:
+        return self._client.endpoint_status()
+
     def close(self) -> None:
         if self._closed:
             return

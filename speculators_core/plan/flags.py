@@ -162,8 +162,18 @@ def train_parser() -> argparse.ArgumentParser:
     return p
 
 
+def wait_health_parser() -> argparse.ArgumentParser:
+    p = _parser("python -m speculators_core.wait_health",
+                "Wait until servers answer GET /health with 200 (several URLs: every one, within one timeout).")
+    p.add_argument("url", nargs="+", help="health URL(s), e.g. http://127.0.0.1:8000/health")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for all of them")
+    p.add_argument("--pid", type=int, default=None, help="fail early when this process exits")
+    return p
+
+
 #: Stage module -> its parser. `commands.build_stages` must only emit flags these accept.
 PARSERS = {
+    "speculators_core.wait_health": wait_health_parser,
     "speculators_core.prepare": prepare_parser,
     "speculators_core.launch_vllm": launch_vllm_parser,
     "speculators_core.hf_server": hf_server_parser,

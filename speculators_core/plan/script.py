@@ -42,9 +42,36 @@ def _name(key: str) -> str:
     return key
 
 
+def interpreter_vars(stages: list[Stage]) -> dict[str, str]:
+    """{interpreter path: shell variable} for the programs the stages start: PYTHON (this
+    interpreter), TORCHRUN, SERVER_PYTHON (the server's venv, when another)."""
+    import os
+
+    out = {sys.executable: "PYTHON"}
+    for st in stages:
+        first = st.argv[0] if st.argv else ""
+        if os.path.basename(first) == "torchrun":
+            out.setdefault(first, "TORCHRUN")
+        elif st.kind == "server" and first:
+            out.setdefault(first, "SERVER_PYTHON")
+        if st.kind == "server" and "--python" in st.argv[:-1]:
+            out.setdefault(st.argv[st.argv.index("--python") + 1], "SERVER_PYTHON")
+    return out
+
+
+def _interpreter_lines(names: dict[str, str]) -> list[str]:
+    def dq(text: str) -> str:
+        return "".join("\\" + ch if ch in '"$`\\' else ch for ch in text)
+
+    return ["# Interpreters: edit them here, or set them in the environment, for another machine.",
+            *[f'{var}="${{{var}:-{dq(path)}}}"' for path, var in names.items()], ""]
+
+
 def render_script(stages: list[Stage], cfg: RunConfig, source: str = "") -> str:
-    """A runnable bash script equivalent to the stages: every argument quoted with shlex."""
+    """A runnable bash script equivalent to the stages: every argument quoted with shlex, the
+    interpreters as variables at the top."""
     server = next((s for s in stages if s.kind == "server"), None)
+    names = interpreter_vars(stages)
     lines = [
         "#!/usr/bin/env bash",
         _comment(f"# EAGLE-3 drafter training pipeline for {cfg.model.target}, exported by speculators-tui"
@@ -52,18 +79,19 @@ def render_script(stages: list[Stage], cfg: RunConfig, source: str = "") -> str:
         "# Every stage is a plain CLI; run this script from the directory the relative paths refer to.",
         "set -euo pipefail",
         "",
+        *_interpreter_lines(names),
     ]
     server_started = False
     for st in stages:
         if st.kind == "server":
             continue
         if st.needs_server and not server_started and server is not None:
-            lines += _server_block(server, cfg)
+            lines += _server_block(server, cfg, names)
             server_started = True
         if not st.needs_server and server_started:
             lines += ["# The server is not needed any more.", "stop_server", ""]
             server_started = False
-        lines += [_comment(f"# {st.name}: {st.description}"), _multiline(st, cfg), ""]
+        lines += [_comment(f"# {st.name}: {st.description}"), _multiline(st, cfg, names), ""]
     if server_started:
         lines += ["stop_server"]
     lines += [_echo(f"Done. Serve the best drafter with: vllm serve "
@@ -71,9 +99,10 @@ def render_script(stages: list[Stage], cfg: RunConfig, source: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _multiline(st: Stage, cfg: RunConfig) -> str:
+def _multiline(st: Stage, cfg: RunConfig, names: dict[str, str] | None = None) -> str:
     env = _env_words(st, cfg)
-    parts = [shlex.quote(a) for a in st.argv]
+    names = names or {}
+    parts = [f'"${names[a]}"' if a in names else shlex.quote(a) for a in st.argv]
     out: list[str] = []
     line = " ".join(env + parts[:1])
     i = 1
@@ -93,14 +122,14 @@ def _multiline(st: Stage, cfg: RunConfig) -> str:
     return " \\\n".join(out)
 
 
-def _server_block(server: Stage, cfg: RunConfig) -> list[str]:
+def _server_block(server: Stage, cfg: RunConfig, names: dict[str, str]) -> list[str]:
     health = server.health_url or ""
     start_timeout = cfg.hidden_states.start_timeout
     timeout = int(start_timeout) if math.isfinite(start_timeout) else 900  # validate reports NaN/inf
     return [
         _comment(f"# server: {server.description}"),
         f"mkdir -p -- {shlex.quote(cfg.storage_dir)}",
-        _multiline(server, cfg) + " &",
+        _multiline(server, cfg, names) + " &",
         "SERVER_PID=$!",
         "stop_server() {",
         '  if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then',
@@ -112,7 +141,7 @@ def _server_block(server: Stage, cfg: RunConfig) -> list[str]:
         "}",
         "trap stop_server EXIT INT TERM",
         _echo(f"Waiting for the hidden-states server at {health} ..."),
-        " ".join([shlex.quote(sys.executable), "-m", "speculators_core.wait_health", shlex.quote(health),
+        " ".join(['"$PYTHON"', "-m", "speculators_core.wait_health", shlex.quote(health),
                   "--timeout", str(timeout), "--pid", '"$SERVER_PID"']),
         "",
     ]

@@ -30,7 +30,7 @@ SKIP_RULES = ("model_built", "prepared")
 
 @dataclass
 class Stage:
-    name: Literal["assets", "prepare", "server", "generate", "train"]
+    name: Literal["assets", "prepare", "server", "wait", "generate", "train"]
     argv: list[str]
     #: Variables added to the inherited environment (e.g. CUDA_VISIBLE_DEVICES).
     env: dict[str, str] = field(default_factory=dict)
@@ -178,6 +178,40 @@ def endpoint_url(cfg: RunConfig) -> str:
     return f"http://{host}:{cfg.hidden_states.port}/v1"
 
 
+def server_endpoints(cfg: RunConfig) -> list[str]:
+    """The hidden-states servers training and generation use: `cluster.server_endpoints` (servers
+    started elsewhere, e.g. one per serving node), else the run's own server."""
+    return list(cfg.cluster.server_endpoints) or [endpoint_url(cfg)]
+
+
+def health_url(endpoint: str) -> str:
+    """http://HOST:PORT/v1 -> http://HOST:PORT/health."""
+    u = endpoint.rstrip("/")
+    return (u[:-3] if u.endswith("/v1") else u) + "/health"
+
+
+def train_launcher(cfg: RunConfig, nproc: int, py: str) -> list[str]:
+    """How training is started on this node: plain python (one process on one node), torchrun
+    --standalone (several processes on one node), or torchrun over `cluster.training_nodes` nodes
+    with a c10d rendezvous at `cluster.rdzv_endpoint` as node `cluster.node_rank`."""
+    c = cfg.cluster
+    module = ["-m", "speculators_core.train"]
+    if c.training_nodes > 1:
+        from speculators_core.config.cluster import split_endpoint
+
+        if not c.rdzv_endpoint:
+            raise ConfigError(f"cluster.rdzv_endpoint: {c.training_nodes} training nodes need a rendezvous "
+                              f"endpoint (HOST:PORT of the first training node), or export with --format slurm")
+        host, port = split_endpoint(c.rdzv_endpoint)
+        host = f"[{host}]" if ":" in host else host
+        return [_tool("torchrun"), "--nnodes", str(c.training_nodes), "--node-rank", str(c.node_rank),
+                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{host}:{port}", "--rdzv-id", cfg.run.name,
+                "--nproc_per_node", str(nproc), *module]
+    if nproc > 1:
+        return [_tool("torchrun"), "--standalone", "--nproc_per_node", str(nproc), *module]
+    return [py, *module]
+
+
 def build_stages(
     cfg: RunConfig,
     target: Optional["TargetInfo"] = None,
@@ -214,7 +248,10 @@ def build_stages(
     def thread_env(n: Optional[int]) -> dict[str, str]:
         return {"OMP_NUM_THREADS": omp or str(n)} if n is not None else {}
 
-    if is_builtin(m.target):
+    # Node ranks > 0 of a multi-node training leave the shared preparation to node 0 (the rendezvous
+    # waits for it) and use its data from the shared directory.
+    first_node = cfg.cluster.training_nodes <= 1 or cfg.cluster.node_rank == 0
+    if is_builtin(m.target) and first_node:
         stages.append(Stage(
             "assets", [py, "-m", "speculators_core.demo", "--model-dir", model],
             description=f"build the embedded demo target {m.target} (offline, once)", log="prepare.log",
@@ -235,8 +272,9 @@ def build_stages(
         "--seed": d.seed,
         "--trust-remote-code": m.trust_remote_code,
     })
-    stages.append(Stage("prepare", argv, env={"CUDA_VISIBLE_DEVICES": ""}, log="prepare.log",
-                        description="tokenise chat data, build loss masks and token_freq.pt", skip_if="prepared"))
+    if first_node:
+        stages.append(Stage("prepare", argv, env={"CUDA_VISIBLE_DEVICES": ""}, log="prepare.log",
+                            description="tokenise chat data, build loss masks and token_freq.pt", skip_if="prepared"))
 
     # 2. Hidden-states server.
     server_env: dict[str, str] = {"CUDA_VISIBLE_DEVICES": _visible(hs.gpus, environ), **thread_env(threads.server)}
@@ -265,8 +303,23 @@ def build_stages(
             server_from["VLLM_API_KEY"] = hs.api_key_env
         else:
             server_from.update(key_from)  # HfEngine.launch passed --api-key-env NAME
-    stages.append(Stage("server", argv, env=server_env, env_from=server_from, kind="server", log="server.log",
-                        health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))
+    external = list(cfg.cluster.server_endpoints)
+    if cfg.cluster.serving_nodes > 0 and not external:
+        raise ConfigError(f"cluster.server_endpoints: {cfg.cluster.serving_nodes} serving node(s) but no server URLs: "
+                          f"this machine's commands cannot start servers on other nodes; export with --format "
+                          f"slurm (it starts one per serving node), or list the servers you started "
+                          f"(http://HOST:PORT/v1)")
+    if not external:
+        stages.append(Stage("server", argv, env=server_env, env_from=server_from, kind="server", log="server.log",
+                            health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))
+    else:  # servers started elsewhere (one per serving node): wait until every one is healthy
+        import math
+
+        timeout = _num(hs.start_timeout) if math.isfinite(hs.start_timeout) else "900"
+        stages.append(Stage("wait", [py, "-m", "speculators_core.wait_health",
+                                     *[health_url(u) for u in external], "--timeout", timeout],
+                            env={"CUDA_VISIBLE_DEVICES": ""}, log="server.log",
+                            description=f"wait for {len(external)} hidden-states server(s) started elsewhere"))
 
     on_missing, on_generate = MODE_FLAGS[t.mode]
     client_flags = {
@@ -279,23 +332,23 @@ def build_stages(
     # 2b. Offline: fill the cache first, then training needs no server.
     if t.mode == "offline":
         argv = [py, "-m", "speculators_core.generate", "--data-path", d.output,
-                "--hidden-states-path", cfg.hidden_states_cache, "--vllm-endpoint", endpoint_url(cfg)]
+                "--hidden-states-path", cfg.hidden_states_cache]
+        for url in server_endpoints(cfg):
+            argv += ["--vllm-endpoint", url]
         argv += _extra_flags(stage_args.generate_parser, client_flags)
         stages.append(Stage("generate", argv, env={"CUDA_VISIBLE_DEVICES": ""}, env_from=dict(key_from),
-                            needs_server=True,
+                            needs_server=not external,
                             log="generate.log", description="pre-generate hidden states into the cache"))
 
     # 3. Train.
-    if nproc > 1:
-        launcher = [_tool("torchrun"), "--standalone", "--nproc_per_node", str(nproc), "-m", "speculators_core.train"]
-    else:
-        launcher = [py, "-m", "speculators_core.train"]
+    launcher = train_launcher(cfg, nproc, py)
     argv = launcher + [
         "--verifier-name-or-path", model,
         "--data-path", d.output,
     ]
     if t.mode != "offline":
-        argv += ["--vllm-endpoint", endpoint_url(cfg)]
+        for url in server_endpoints(cfg):
+            argv += ["--vllm-endpoint", url]
     argv += [
         "--save-path", t.checkpoint_dir,
         "--draft-vocab-size", str(t.draft_vocab_size),
@@ -333,7 +386,9 @@ def build_stages(
     argv += _extra_flags(stage_args.train_parser, extra)
     train_env = {"CUDA_VISIBLE_DEVICES": _visible(t.gpus, environ), **thread_env(threads.train)}
     stages.append(Stage("train", argv, env=train_env, env_from=dict(key_from) if t.mode != "offline" else {},
-                        needs_server=t.mode != "offline", log="train.log",
-                        description=f"train the EAGLE-3 drafter ({nproc} process{'es' if nproc > 1 else ''}, "
+                        needs_server=t.mode != "offline" and not external, log="train.log",
+                        description=f"train the EAGLE-3 drafter ({nproc} process{'es' if nproc > 1 else ''}"
+                                    + (f" on each of {cfg.cluster.training_nodes} nodes, this is node "
+                                       f"{cfg.cluster.node_rank}" if cfg.cluster.training_nodes > 1 else "") + ", "
                                     f"{'GPU ' + ','.join(map(str, t.gpus)) if t.gpus else 'CPU'}, {t.mode})"))
     return stages

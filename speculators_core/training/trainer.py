@@ -182,6 +182,9 @@ class Trainer:
                                 cache_dir=a.hidden_states_path, client=client, num_aux=cfg.num_aux,
                                 max_len=cap)
         self.client = client
+        from speculators_core.training.endpoints import watch_for
+
+        self.watch = watch_for(client, self.metrics, self.log)
         self.metrics.write("start", epochs=a.epochs, steps_per_epoch=steps_per_epoch[0] if steps_per_epoch else 0,
                            total_steps=total_steps, train_rows=len(train_rows), val_rows=len(val_rows),
                            world_size=d.world, ttt_steps=cfg.ttt_steps,
@@ -244,7 +247,7 @@ class Trainer:
                     t1 = time.perf_counter()
                     compute, step_time = t1 - t0, t1 - t_prev
                     t_prev = t1
-                    hs = self._hs_stats()
+                    hs = self._hs_stats(step, epoch)
                     rec = {"step": step, "epoch": epoch, "epoch_progress": (i + 1) / len(items),
                            **self._step_fields(red, K), "lr": lr, "grad_norm": float(gn),
                            "tokens": int(red["tokens"]), "tokens_per_s": red["tokens"] / max(step_time, 1e-9),
@@ -324,18 +327,22 @@ class Trainer:
             total += lk
         return {"loss": total, **out}
 
-    def _hs_stats(self) -> dict:
+    def _hs_stats(self, step: int = 0, epoch: int = 0) -> dict:
         import torch
 
         s = self.client.stats(reset=True) if self.client is not None else {}
         n = float(s.get("hs_requests", 0) or 0)
+        watch = getattr(self, "watch", None)
+        down = watch.flags() if watch is not None else []  # endpoints each rank finds unreachable
         t = torch.tensor([n, float(s.get("hs_mb", 0) or 0), float(s.get("hs_latency_s", 0) or 0) * n,
-                          float(s.get("hs_queue_wait_s", 0) or 0) * n], dtype=torch.float64,
+                          float(s.get("hs_queue_wait_s", 0) or 0) * n, *down], dtype=torch.float64,
                          device=self.d.device)
         from speculators_core.training.distributed import all_reduce_sum
 
         all_reduce_sum(t, self.d)
-        n, mb, lat, qw = t.cpu().tolist()
+        n, mb, lat, qw, *down = t.cpu().tolist()
+        if watch is not None:
+            watch.update(down, step, epoch, self.d.is_main)
         return {"hs_requests": int(n), "hs_mb": mb, "hs_latency_s": lat / n if n else 0.0,
                 "hs_queue_wait_s": qw / n if n else 0.0}
 

@@ -82,6 +82,18 @@ class ReviewScreen(Screen):
             Syntax(dumps_config(self.cfg, include_defaults=True), "toml", theme="ansi_dark", word_wrap=True))
         self.plan = plan_run(self.cfg, target, source=self.app.config_source, load_target=False)  # type: ignore[attr-defined]
         self.script = self.plan.script
+        self.slurm = self.cfg.cluster.multi_node
+        if self.slurm:  # several nodes: the sbatch script (what `export --format slurm` writes; it needs no
+            # rendezvous endpoint, which launching here does)
+            from speculators_core import render_slurm
+
+            try:
+                self.script = render_slurm(self.cfg, target, self.app.config_source)  # type: ignore[attr-defined]
+            except (ValueError, ArithmeticError) as exc:  # validate's problems say why
+                self.script, self.plan.error = None, self.plan.error or exc
+        self.query_one("#script-pane").border_title = ("equivalent sbatch script (Slurm, "
+                                                       f"{self.cfg.cluster.nodes} nodes)" if self.slurm
+                                                       else "equivalent shell script")
         self.query_one("#script-text", Static).update(
             Syntax(self.script, "bash", theme="ansi_dark", word_wrap=True) if self.script
             else Text(f"cannot build the commands: {self.plan.error}", style="red"))
@@ -97,14 +109,16 @@ class ReviewScreen(Screen):
         problems.update(text)
         problems.display = bool(text.plain)
         self.query_one("#summary", Static).update(self.summary())
-        blocked = bool(self.errors) or self.script is None
+        blocked = bool(self.errors) or self.script is None or self.plan.script is None  # launch: this machine's
         self.query_one("#launch", Button).disabled = blocked
         self.query_one("#export", Button).disabled = self.script is None
         self.query_one("#copy", Button).disabled = self.script is None
         only_local = bool(self.errors) and all(p.local for p in self.errors)
-        self.query_one("#nav-note", Static).update(
-            Text("missing on this machine: Launch is off, Export works" if only_local else
-                 f"{len(self.errors)} error(s): go back to fix them" if self.errors else "", style="red"))
+        note = ("missing on this machine: Launch is off, Export works" if only_local else
+                f"{len(self.errors)} error(s): go back to fix them" if self.errors else "")
+        if not note and self.slurm and self.script is not None and self.plan.script is None:
+            note = "a cluster run: export the sbatch script (Launch is for this machine)"
+        self.query_one("#nav-note", Static).update(Text(note, style="red" if self.errors else "yellow"))
         self.refresh_bindings()
 
     def summary(self) -> Text:
@@ -116,7 +130,8 @@ class ReviewScreen(Screen):
                     f"(launch starts it in the background: leaving the app does not stop it)")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "launch" and (getattr(self, "errors", None) or getattr(self, "script", None) is None):
+        if action == "launch" and (getattr(self, "errors", None) or getattr(self, "script", None) is None
+                                   or getattr(getattr(self, "plan", None), "script", None) is None):
             return None
         if action in ("export", "copy") and getattr(self, "script", None) is None:
             return None
@@ -207,7 +222,8 @@ class ReviewScreen(Screen):
                 return
             self.notify(f"Wrote {out}")
 
-        self.app.push_screen(PromptDialog("Export the shell script to the file:", f"./{self.cfg.run.name}.sh",
+        self.app.push_screen(PromptDialog("Export the shell script to the file:",
+                                          f"./{self.cfg.run.name}.{'sbatch' if self.slurm else 'sh'}",
                                           ok="Export", check=check), done)
 
     def action_copy(self) -> None:
@@ -217,7 +233,7 @@ class ReviewScreen(Screen):
         self.notify("Script sent to the clipboard (OSC 52; works where the terminal allows it).")
 
     def action_launch(self) -> None:
-        if self.errors or self.script is None:
+        if self.errors or self.script is None or self.plan.script is None:
             self.notify("Fix the errors first.", severity="warning")
             return
         self.query_one("#launch", Button).disabled = True

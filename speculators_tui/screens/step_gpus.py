@@ -7,6 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
+from textual.containers import Vertical
 from textual.widgets import Button, DataTable, Input, Static
 
 from speculators_tui.screens.wizard import WizardStep, join
@@ -35,6 +36,7 @@ class GpuStep(WizardStep):
         Binding("n", "assign('idle')", "None", id="gpus.none"),
         Binding("a", "suggest", "Suggested split", id="gpus.suggest"),
         Binding("c", "cpu", "CPU path", id="gpus.cpu", show=False),
+        Binding("d", "declare", "Declare hardware", id="gpus.declare"),
     ]
 
     class Probed(Message):
@@ -45,7 +47,7 @@ class GpuStep(WizardStep):
     def owns(self, dotted: str) -> bool:
         return ((dotted.startswith("hidden_states.") and not dotted.startswith("hidden_states.target_layer_ids"))
                 or dotted.startswith("training.gpus") or dotted.startswith("training.cpu_processes")
-                or dotted == "run.allow_gpu_sharing")
+                or dotted == "run.allow_gpu_sharing" or dotted.startswith("cluster."))
 
     def compose_body(self) -> ComposeResult:
         yield Static("Probing GPUs…", id="gpu-status")
@@ -54,6 +56,17 @@ class GpuStep(WizardStep):
                                    " none · ", ("enter/click", "bold"), " cycle · ", ("a", "bold"),
                                    " suggested split · ", ("c", "bold"), " CPU path"), id="gpu-keys")
         yield Button("Run on the CPU (demo path)", id="cpu-path", compact=True, variant="primary")
+        with Vertical(id="declared-hardware"):
+            yield Static(Text.assemble(("Hardware elsewhere: ", "bold"), "plan for the nodes the run will use "
+                                       "(a cluster, another machine). Nodes × GPUs per node × GPU memory; then ",
+                                       ("a", "bold"), " for the suggested split."), id="declared-help")
+            yield self.field("cluster.nodes", "Nodes", "machines the run uses")
+            yield self.field("cluster.gpus_per_node", "GPUs per node", "declared; 0 = this machine's")
+            yield self.field("cluster.gpu_memory_gb", "GPU memory (GB)", "of each GPU, e.g. 80")
+            yield self.field("cluster.serving_nodes", "Serving nodes", "one server each; 0 = on a training node")
+            yield self.field("cluster.training_nodes", "Training nodes", "one torchrun launcher each")
+            yield self.field("cluster.shared_dir", "Shared directory", "every node mounts it (data, hidden "
+                                                                       "states, checkpoints inside)")
         yield Static("", id="advice")
         yield self.field("hidden_states.engine", "Server engine")
         yield self.field("hidden_states.gpus", "Server GPUs", "indices, e.g. 0, 1")
@@ -66,14 +79,23 @@ class GpuStep(WizardStep):
         yield self.field("hidden_states.port", "Server port")
         yield self.field("hidden_states.python", "Server python", "venv interpreter with vLLM; empty = this one")
 
+    _declaring = False
+
     @property
     def gpus(self) -> list:
+        """The GPUs of a node to plan for: the declared ones ([cluster]) when declared, else this machine's."""
+        if self.cfg.cluster.declared:
+            from speculators_core import declared_gpus
+
+            return declared_gpus(self.cfg)
         probe = self.app.gpu_result  # type: ignore[attr-defined]
         return list(probe.gpus) if probe is not None else []
 
     def on_mount(self) -> None:
         table = self.query_one("#gpu-table", DataTable)
-        table.add_columns("GPU", "Role", "Name", "Memory used", "Util", "Running")
+        table.add_column("GPU")
+        table.add_column("Role", width=12)  # fixed: the widest role ("server+train") whatever is shown first
+        table.add_columns("Name", "Memory used", "Util", "Running")
         super().on_mount()
         if self.app.gpu_result is None:  # type: ignore[attr-defined]
             self.probe()
@@ -99,11 +121,24 @@ class GpuStep(WizardStep):
         status = self.query_one("#gpu-status", Static)
         table = self.query_one("#gpu-table", DataTable)
         cpu = self.query_one("#cpu-path", Button)
-        if not self.gpus:
+        local = list(probe.gpus) if probe is not None else []
+        c = self.cfg.cluster
+        self.query_one("#declared-hardware").display = not local or c.declared or self._declaring
+        if c.declared:
+            status.update(Text.assemble(
+                ("Declared hardware: ", "bold"), f"{c.nodes} node{'s' if c.nodes != 1 else ''} × {c.gpus_per_node} "
+                f"GPU{'s' if c.gpus_per_node != 1 else ''} × {c.gpu_memory_gb:g} GB",
+                f" (this machine: {len(local)} GPU{'s' if len(local) != 1 else ''}).\nGPU indices are per node. Press ",
+                ("a", "bold"), " for the suggested split."))
+            table.display = True
+            self.query_one("#gpu-keys").display = True
+            cpu.display = False
+        elif not self.gpus:
             why = (probe.error if probe is not None else None) or "no GPU found"
             status.update(Text.assemble(("No GPU: ", "bold yellow"), why.removeprefix("no GPU: "), "\n",
                                         "Tiny targets (builtin:tiny-qwen3) run end to end on the CPU: press ",
-                                        ("c", "bold"), " or the button below for the CPU demo path."))
+                                        ("c", "bold"), " or the button below for the CPU demo path. Planning a "
+                                        "run on other machines? Declare their GPUs below."))
             table.display = False
             self.query_one("#gpu-keys").display = False
             cpu.display = True
@@ -121,6 +156,8 @@ class GpuStep(WizardStep):
 
     def _role(self, index: int) -> str:
         s, t = index in self.cfg.hidden_states.gpus, index in self.cfg.training.gpus
+        if self.cfg.cluster.serving_nodes > 0 and s and t:  # the same index on different nodes
+            return "server+train"
         return "shared" if s and t else "server" if s else "training" if t else "idle"
 
     def _fill_table(self) -> None:
@@ -171,9 +208,16 @@ class GpuStep(WizardStep):
         self.assign(index, nxt)
 
     def action_suggest(self) -> None:
-        from speculators_core import suggest_split
+        from speculators_core import suggest_cluster_split
 
-        advice = suggest_split(self.gpus, self.app.target, self.cfg)  # type: ignore[attr-defined]
+        advice = suggest_cluster_split(self.gpus, self.app.target, self.cfg)  # type: ignore[attr-defined]
+        c = self.cfg.cluster
+        if c.declared:  # whole nodes per role (one node: the server shares it)
+            c.serving_nodes, c.training_nodes = advice.serving_nodes, advice.training_nodes
+            c.nodes = max(c.nodes, advice.serving_nodes + advice.training_nodes)
+            for dotted in ("cluster.serving_nodes", "cluster.training_nodes", "cluster.nodes"):
+                self.query_one(f"#f-{dotted.replace('.', '--')}", FieldInput).set_value(
+                    getattr(c, dotted.split(".", 1)[1]))
         hs = self.cfg.hidden_states
         hs.tensor_parallel_size = advice.tensor_parallel_size
         hs.data_parallel_size = advice.data_parallel_size
@@ -183,6 +227,16 @@ class GpuStep(WizardStep):
         self._advice_lines = advice.reasons + [f"⚠ {w}" for w in advice.warnings]
         self.revalidate()
         self.notify("Applied the suggested split.")
+
+    def action_declare(self) -> None:
+        """Show the declared-hardware fields (plan for nodes other than this machine)."""
+        self._declaring = True
+        self._show_probe()
+        self.query_one("#f-cluster--nodes Input", Input).focus()
+
+    def config_changed(self, dotted: str) -> None:
+        if dotted.startswith("cluster.") and self.app.gpu_result is not None:  # type: ignore[attr-defined]
+            self._show_probe()
 
     def action_cpu(self) -> None:
         hs = self.cfg.hidden_states
@@ -205,12 +259,12 @@ class GpuStep(WizardStep):
 
     def revalidate(self) -> None:
         super().revalidate()
-        from speculators_core import assignment_warnings
+        from speculators_core import plan_warnings
 
         probe = self.app.gpu_result  # type: ignore[attr-defined]
         lines = Text()
         if probe is not None:
-            for w in assignment_warnings(self.cfg, self.gpus, self.app.target):  # type: ignore[attr-defined]
+            for w in plan_warnings(self.cfg, self.gpus, self.app.target):  # type: ignore[attr-defined]
                 lines.append(f"⚠ {w}\n", style="yellow")
         for r in self._advice_lines:
             lines.append(f"{r}\n", style="yellow" if r.startswith("⚠") else "dim")
@@ -234,6 +288,10 @@ class GpuStep(WizardStep):
         n = len(t.gpus) if t.gpus else t.cpu_processes
         train = (f"training on GPU {join(t.gpus)}" if t.gpus else "training on the CPU") + \
             f" ({n} process{'es' if n > 1 else ''})"
+        c = self.cfg.cluster
+        if c.serving_nodes > 0 or c.training_nodes > 1:
+            return Text(f"→ {c.serving_nodes} serving node(s): {server}; {c.training_nodes} training node(s) "
+                        f"x {n} process{'es' if n > 1 else ''} = {n * c.training_nodes} training processes")
         return Text(f"→ {server}; {train}")
 
     def next_screen(self):

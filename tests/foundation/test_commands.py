@@ -98,6 +98,8 @@ def _all_configs():
         for mode in C.MODES:
             cfg = preset.load()
             cfg.training.mode = mode
+            if cfg.cluster.serving_nodes and not cfg.cluster.server_endpoints:  # servers on other nodes
+                cfg.cluster.server_endpoints = ["http://node0:8000/v1"]
             yield f"{preset.name}-{mode}", cfg
     cfg = find_preset("tiny-cpu-demo").load()
     cfg.training.cpu_processes = 2
