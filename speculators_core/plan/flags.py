@@ -88,6 +88,8 @@ def hf_server_parser() -> argparse.ArgumentParser:
     _add_dtype(p, "the model's dtype")
     p.add_argument("--max-model-len", type=int, default=None, help="reject prompts longer than this")
     p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens per batched forward")
+    p.add_argument("--max-num-seqs", type=int, default=64,
+                   help="sequences decoded together by /v1/chat/completions and multi-token completions")
     p.add_argument("--served-model-name", default=None)
     _add_api_key_env(p, "require this key (Authorization: Bearer) on /v1 requests")
     _add_bool(p, "trust-remote-code", False, "allow the model's custom code")
