@@ -60,6 +60,8 @@ class _Batch:
         self.keys: list[Any] = []
         self.values: list[Any] = []
         self.pad: list[int] = []  # left padding of each row
+        #: The model's cache object over keys/values, reused from step to step; rebuilt after a re-pack.
+        self.cache: Any = None
 
     @property
     def width(self) -> int:
@@ -68,6 +70,7 @@ class _Batch:
     def add(self, req: GenRequest, keys: list[Any], values: list[Any]) -> None:
         import torch.nn.functional as F
 
+        self.cache = None
         if not self.reqs:
             self.reqs, self.keys, self.values, self.pad = [req], list(keys), list(values), [0]
             return
@@ -90,6 +93,7 @@ class _Batch:
         """Keep only these rows, dropping padding columns no row needs any more."""
         import torch
 
+        self.cache = None
         if not rows:
             self.reqs, self.keys, self.values, self.pad = [], [], [], []
             return
@@ -201,10 +205,13 @@ class GenerationWorker:
         for i, p in enumerate(b.pad):
             mask[i, :p] = 0
         pos = torch.tensor([[width - p] for p in b.pad], dtype=torch.long, device=eng.device)
-        cache = DynamicCache(ddp_cache_data=list(zip(b.keys, b.values)))
+        if b.cache is None:
+            b.cache = DynamicCache(ddp_cache_data=list(zip(b.keys, b.values)))
+        cache = b.cache
         with eng.lock, torch.inference_mode():
             out = eng.model(input_ids=last, attention_mask=mask, position_ids=pos, past_key_values=cache,
                             use_cache=True)
+        b.cache = out.past_key_values
         b.keys = [layer.keys for layer in out.past_key_values.layers]
         b.values = [layer.values for layer in out.past_key_values.layers]
         logits = out.logits[:, -1]
