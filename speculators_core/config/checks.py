@@ -190,6 +190,9 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
                          f"{t.total_seq_len} is shorter than data.seq_length {d.seq_length}; longer samples are cut",
                          f"set total_seq_len >= {d.seq_length}", "warning"))
     P += safety.number_problems(cfg) + safety.layout_problems(cfg) + safety.env_problems(cfg)
+    from speculators_core.config.regenerate_checks import regenerate_problems
+
+    P += regenerate_problems(cfg, Problem)
     # A NaN/inf field gets one problem (not finite), not also the range checks it slips through.
     bad = {p.field for p in P if "not a finite number" in p.message}
     P = [p for p in P if p.field not in bad or "not a finite number" in p.message]

@@ -30,7 +30,7 @@ SKIP_RULES = ("model_built", "prepared")
 
 @dataclass
 class Stage:
-    name: Literal["assets", "prepare", "server", "generate", "train"]
+    name: Literal["assets", "regenerate", "prepare", "server", "generate", "train"]
     argv: list[str]
     #: Variables added to the inherited environment (e.g. CUDA_VISIBLE_DEVICES).
     env: dict[str, str] = field(default_factory=dict)
@@ -221,9 +221,16 @@ def build_stages(
             skip_if="model_built",
         ))
 
+    key_from = {hs.api_key_env: hs.api_key_env} if hs.api_key_env else {}  # must be set when a stage starts
+    # 0. Regenerate the answers with the target (data.regenerate).
+    if d.regenerate:
+        from speculators_core.plan.regenerate_stage import regenerate_stage
+
+        stages.append(regenerate_stage(cfg, endpoint_url(cfg), run_dir, key_from))
+
     # 1. Prepare.
     argv = [py, "-m", "speculators_core.prepare", "--model", model]
-    for src in d.sources:
+    for src in ([cfg.regenerated_data] if d.regenerate else d.sources):
         argv += ["--data", resolve_data_source(src)]
     argv += ["--output", d.output]
     if d.max_samples is not None:
