@@ -40,7 +40,12 @@ def select(specs: Sequence[str], max_samples: Optional[int], seed: int) -> Selec
 
     if max_samples is not None and max_samples < 1:
         raise RegenerateError(f"--max-samples {max_samples}: must be at least 1")
-    table: RowTable = open_sources(specs)
+    try:
+        table: RowTable = open_sources(specs)
+    except RegenerateError:
+        raise
+    except PrepareError as e:  # a missing file, a directory without data, an unreadable file
+        raise RegenerateError(str(e), fix=e.fix or None) from None
     n = len(table)
     if n == 0:
         raise RegenerateError(f"--data {' '.join(specs)}: no rows", fix="give a file with one conversation per line")
