@@ -161,7 +161,8 @@ class DashboardScreen(Screen):
         srv = next((s for s in w.stages() if s.name == "server"), None)
         if srv and srv.started and w.server_healthy_at:
             ready = w.server_healthy_at - srv.started
-        self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready))
+        self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready,
+                                                                   getattr(w, "regenerate", None)))
         # The footer is rebuilt on refresh_bindings (costly): only when what it shows changes.
         keys = (w.finished, self._stopping, bool(w.warning and w.warning.get("fix_config")))
         if keys != self._binding_state:
