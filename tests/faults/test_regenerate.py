@@ -27,8 +27,8 @@ def jsonl(path: Path, rows: list) -> Path:
 
 
 class Hostile:
-    """A server that lists a model and answers chats badly: `mode` = "500" (always an internal error) or
-    "no-ids" (a plain OpenAI answer without token ids)."""
+    """A server that lists a model and answers chats: `mode` = "500" (always an internal error), "no-ids"
+    (a plain OpenAI answer without token ids) or "ok" (a well-formed answer after 0.2 s)."""
 
     def __init__(self, mode: str) -> None:
         outer = self
@@ -54,6 +54,13 @@ class Hostile:
                 outer.chats += 1
                 if mode == "500":
                     self._send(500, {"error": {"message": "boom"}})
+                elif mode == "ok":  # a slow, well-formed answer: several are in flight at once
+                    import time
+
+                    time.sleep(0.2)
+                    self._send(200, {"prompt_token_ids": [1, 2, 3], "choices": [{
+                        "message": {"role": "assistant", "content": "ok"}, "token_ids": [7, 8],
+                        "finish_reason": "stop"}]})
                 else:
                     self._send(200, {"choices": [{"message": {"role": "assistant", "content": "hi"}}]})
 
@@ -153,3 +160,21 @@ def test_a_server_without_token_ids_is_a_clear_error(tmp_path):
         srv.close()
     assert r.returncode == 2, r.stderr
     assert "no token ids" in r.stderr and "fix: use vLLM >= 0.10 or the built-in hf engine" in r.stderr
+
+
+@pytest.mark.fault("client")
+def test_endpoints_share_the_load_and_a_dead_one_is_skipped(tmp_path):
+    from tests.conftest import free_port
+
+    a, b = Hostile("ok"), Hostile("ok")
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    try:
+        src = str(jsonl(tmp_path / "d.jsonl", [CHAT] * 12))
+        r = regen("--endpoint", a.url, "--endpoint", dead, "--endpoint", b.url, "--data", src, "--output",
+                  str(tmp_path / "o.jsonl"), "--concurrency", "4")
+    finally:
+        a.close()
+        b.close()
+    assert r.returncode == 0, r.stderr
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 12
+    assert a.chats >= 3 and b.chats >= 3 and a.chats + b.chats == 12  # least in-flight first: both busy

@@ -89,15 +89,15 @@ def test_kill_9_then_resume_writes_every_row_once(hf_hidden_states_server, tmp_p
     """Done when #2: kill -9 in the middle (plus a torn last line), then --resume: every selected source
     row appears exactly once."""
     out = tmp_path / "regen.jsonl"
-    n = 24
+    n = 12
     args = ["--endpoint", hf_hidden_states_server.url, "--data", "builtin:demo-chat", "--output", str(out),
-            "--max-samples", str(n), "--max-tokens", "40", "--concurrency", "1"]
+            "--max-samples", str(n), "--max-tokens", "32", "--concurrency", "1"]
     proc = subprocess.Popen([PY, "-m", "speculators_core.regenerate", *args], cwd=str(REPO),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_bytes().count(b"\n") >= 3:
+            if out.exists() and out.read_bytes().count(b"\n") >= 2:
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "finished before it could be killed"
@@ -105,7 +105,7 @@ def test_kill_9_then_resume_writes_every_row_once(hf_hidden_states_server, tmp_p
     finally:
         proc.wait(timeout=30)
     before = rows(out)
-    assert 3 <= len(before) < n
+    assert 2 <= len(before) < n
     with open(out, "ab") as fh:  # a row torn mid-write
         fh.write(b'{"id": "torn", "source": "x", "messages": [')
     r = regen(args)
