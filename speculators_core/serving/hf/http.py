@@ -2,7 +2,9 @@
 
 `GET /health`, `GET /v1/models`, `POST /v1/completions` with a token-id prompt (`return_token_ids`
 echoes `prompt_token_ids`; `kv_transfer_params.hidden_states_path` names `<DIR>/<request id>.safetensors`),
-and `GET /metrics` with vLLM-named gauges/counters for the bottleneck detector.
+and `GET /metrics` with vLLM-named gauges/counters for the bottleneck detector. Generation (no
+hidden-states file): `POST /v1/chat/completions`, and `/v1/completions` with `max_tokens > 1`, through
+the generation loop (`generation.py`, request and response shapes in `openai_api.py`).
 """
 
 from __future__ import annotations
