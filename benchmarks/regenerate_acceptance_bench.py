@@ -10,6 +10,10 @@ Pipeline (all real processes): demo chats (first user turn + its original answer
 of the originals; (b) hf server + `regenerate --turns first` -> `prepare` of the regenerated rows
 (pass-through ids) -> for each: hf hidden-states server + `train` -> `vllm serve checkpoint_best`
 -> greedy completions of the held-out prompts -> spec-decode counters.
+
+Measured (defaults: 200 training chats, 20 held-out prompts, 6 epochs, lr 3e-3, 64-token answers;
+2-core VM under load from other jobs): original answers 1.138 (65,543 trained tokens), regenerated
+1.655 (12,800 trained tokens): +0.52, with five times fewer trained tokens.
 """
 
 from __future__ import annotations
