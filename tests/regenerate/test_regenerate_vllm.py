@@ -32,4 +32,6 @@ def test_regenerate_against_vllm(vllm_server, tiny_target, tmp_path):
         assert all(mask[start:]) and 1 <= len(ids) - start <= 8
         want = tok.apply_chat_template(row["messages"][:-1], add_generation_prompt=True, tokenize=False)
         assert ids[:start] == tok(want, add_special_tokens=False)["input_ids"]
-        assert row["messages"][-1]["content"] == tok.decode(ids[start:], skip_special_tokens=True)
+        # vLLM's detokenizer holds back a trailing incomplete UTF-8 sequence (the ids are what count)
+        text = tok.decode(ids[start:], skip_special_tokens=True).rstrip("\ufffd")
+        assert row["messages"][-1]["content"].rstrip("\ufffd") == text
