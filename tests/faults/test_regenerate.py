@@ -178,3 +178,32 @@ def test_endpoints_share_the_load_and_a_dead_one_is_skipped(tmp_path):
     assert r.returncode == 0, r.stderr
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 12
     assert a.chats >= 3 and b.chats >= 3 and a.chats + b.chats == 12  # least in-flight first: both busy
+
+
+@pytest.mark.fault("data")
+def test_ctrl_c_keeps_every_row_written(hf_hidden_states_server, tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "o.jsonl"
+    args = ["--endpoint", hf_hidden_states_server.url, "--data", "builtin:demo-chat", "--output", str(out),
+            "--max-samples", "10", "--max-tokens", "32", "--concurrency", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "speculators_core.regenerate", *args], cwd=str(REPO),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not (out.exists() and out.read_text().count("\n")):
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "interrupted; every row written is kept (run again with --resume)" in err
+    kept = [json.loads(x) for x in out.read_text().splitlines()]
+    assert 1 <= len(kept) < 10
+    r = regen(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    assert len({json.loads(x)["source"] for x in out.read_text().splitlines()}) == 10
