@@ -59,7 +59,7 @@ def read_done(path: Path, settings: dict[str, Any]) -> set[str]:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise RegenerateError(f"{path}:{lineno}: not a JSON line ({e.msg}); this output is damaged",
-                                      fix=f"delete that line, or start over with --overwrite") from None
+                                      fix="delete that line, or start over with --overwrite") from None
             if not isinstance(row, dict) or not isinstance(row.get("source"), str) or "regenerate" not in row:
                 raise RegenerateError(f"{path}:{lineno}: not a row written by regenerate (no 'source'/'regenerate' "
                                       f"keys); --output names another file",
