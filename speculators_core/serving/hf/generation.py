@@ -159,18 +159,19 @@ class GenerationWorker:
                 room = self.max_num_seqs - len(self.batch.reqs)
                 admitted = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
             t0 = time.monotonic()
+            with self.metrics.lock:
+                self.metrics.waiting -= len(admitted)
+                self.metrics.running += len(admitted)
             try:
                 for req in admitted:
-                    with self.metrics.lock:
-                        self.metrics.waiting -= 1
-                        self.metrics.running += 1
                     self._prefill(req)
                 if self.batch.reqs:
                     self._step()
             except Exception as e:  # noqa: BLE001 - every running request gets the error
                 print(f"hf_server: generation failed: {e!r}", file=sys.stderr, flush=True)
+                running = {id(r) for r in self.batch.reqs}
                 for req in list(self.batch.reqs) + [r for r in admitted if not r.done.is_set()
-                                                    and r not in self.batch.reqs]:
+                                                    and id(r) not in running]:
                     self._finish_error(req, f"generation failed: {type(e).__name__}: {e}", 500)
                 self.batch = _Batch()
             with self.metrics.lock:
