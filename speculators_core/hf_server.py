@@ -14,7 +14,9 @@ first). `GET /metrics` has vLLM-named gauges/counters for the bottleneck detecto
 Layer semantics equal vLLM's: id k is the output of decoder layer k (1-based), i.e. HF
 `hidden_states[k]` for k < L, and for k = L the last layer's output BEFORE the final norm.
 Concurrent requests are batched (right-padded, by length) in one forward worker thread; files are
-written by a small writer pool. Binds 127.0.0.1 by default; SIGTERM/SIGINT stop it cleanly.
+written by a small writer pool. It also generates text: `POST /v1/chat/completions` and
+`/v1/completions` with `max_tokens > 1` (greedy or sampled, `return_token_ids`, continuous batching
+with a KV cache; no hidden-states file), which the regenerate stage uses. Binds 127.0.0.1 by default; SIGTERM/SIGINT stop it cleanly.
 """
 
 from __future__ import annotations

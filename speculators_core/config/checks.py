@@ -202,6 +202,10 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
     from speculators_core.config.cluster import cluster_problems
 
     P += cluster_problems(cfg)
+
+    from speculators_core.config.regenerate_checks import regenerate_problems
+
+    P += regenerate_problems(cfg, Problem)
     # A NaN/inf field gets one problem (not finite), not also the range checks it slips through.
     bad = {p.field for p in P if "not a finite number" in p.message}
     P = [p for p in P if p.field not in bad or "not a finite number" in p.message]

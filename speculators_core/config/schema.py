@@ -56,6 +56,22 @@ class DataSection:
     minimum_valid_tokens: Optional[int] = None
     num_preprocessing_workers: int = 8
     seed: int = 0
+    #: Stage 0 before prepare: replace the assistant answers with the target's own (the drafter learns
+    #: what the target says, not another model's habits); prepare then trains on the exact token ids.
+    regenerate: bool = False
+    #: The regenerated conversations (.jsonl); "" = `<output>-regenerated.jsonl`.
+    regenerate_output: str = ""
+    regenerate_max_tokens: int = 1024
+    regenerate_temperature: float = 0.0
+    regenerate_top_p: float = 1.0
+    #: Requests in flight over all endpoints.
+    regenerate_concurrency: int = 32
+    regenerate_turns: Literal["all", "first"] = "all"
+    #: JSON object passed to the chat template, e.g. '{"enable_thinking": false}' for Qwen3.
+    regenerate_chat_template_kwargs: str = ""
+    #: Servers of the target to regenerate with; [] = the run's own server (the hf engine serves both
+    #: regeneration and hidden states; with vLLM give a plain `vllm serve TARGET` here).
+    regenerate_endpoints: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -152,6 +168,11 @@ class RunConfig:
     @property
     def storage_dir(self) -> str:
         return self.hidden_states.storage_dir or os.path.join(self.data.output, "hs_scratch")
+
+    @property
+    def regenerated_data(self) -> str:
+        """The regenerate stage's output (prepare's input when data.regenerate is on)."""
+        return self.data.regenerate_output or self.data.output.rstrip("/\\") + "-regenerated.jsonl"
 
     @property
     def hidden_states_cache(self) -> str:

@@ -36,6 +36,9 @@ MARKER = ".prepare-replacing"
 TMP_PREFIX = ".prepare-tmp-"
 OWN_FILES = ("state.json", "dataset_info.json", "token_freq.pt", MANIFEST)
 _SHARD = re.compile(r"data-\d{5}-of-\d{5}\.arrow")
+#: Directories a run's own server creates in `<data.output>` before the first preparation (a run with
+#: the regenerate stage starts its server before prepare): not someone else's data.
+RUN_SCRATCH = ("hs_scratch",)
 
 
 def is_own(name: str) -> bool:
@@ -105,7 +108,7 @@ def check_output(opts: Any, inputs: dict[str, Any], log: Callable[[str], None]) 
         log(f"--overwrite: replacing the dataset files in {out}{kept}")
         return False
     if manifest is None:
-        if not entries:
+        if not entries or all(p.is_dir() and p.name in RUN_SCRATCH for p in entries):
             return False
         raise PrepareError(
             f"--output {out}: holds {_describe(foreign or sorted(p.name for p in entries))} but not a dataset "

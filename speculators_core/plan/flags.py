@@ -88,6 +88,8 @@ def hf_server_parser() -> argparse.ArgumentParser:
     _add_dtype(p, "the model's dtype")
     p.add_argument("--max-model-len", type=int, default=None, help="reject prompts longer than this")
     p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens per batched forward")
+    p.add_argument("--max-num-seqs", type=int, default=64,
+                   help="sequences decoded together by /v1/chat/completions and multi-token completions")
     p.add_argument("--served-model-name", default=None)
     _add_api_key_env(p, "require this key (Authorization: Bearer) on /v1 requests")
     _add_bool(p, "trust-remote-code", False, "allow the model's custom code")
@@ -120,6 +122,37 @@ def generate_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-states-path", required=True, help="cache directory (hs_<row>.safetensors)")
     p.add_argument("--max-samples", type=int, default=None)
     _client_args(p)
+    return p
+
+
+def regenerate_parser() -> argparse.ArgumentParser:
+    p = _parser("python -m speculators_core.regenerate",
+                "Stage 0: regenerate the assistant answers of chat data with the target (through "
+                    "/v1/chat/completions), writing the messages plus the exact token ids (input_ids, "
+                    "loss_mask) that prepare trains on. Append-only and resumable.")
+    p.add_argument("--endpoint", action="append", required=True,
+                   help="server URL, e.g. http://127.0.0.1:8000/v1 (repeatable: least in-flight first)")
+    p.add_argument("--data", action="append", required=True,
+                   help="sharegpt, ultrachat, builtin:demo-chat, or a .json/.jsonl file or directory (repeatable)")
+    p.add_argument("--output", required=True, help="output .jsonl (one regenerated conversation per line)")
+    p.add_argument("--max-samples", type=int, default=None, help="regenerate at most this many conversations")
+    p.add_argument("--max-tokens", type=int, default=1024, help="tokens per generated answer at most")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0, help="row order (as prepare's) and sampling seed")
+    p.add_argument("--concurrency", type=int, default=32, help="requests in flight over all endpoints")
+    p.add_argument("--turns", choices=("all", "first"), default="all",
+                   help="regenerate every assistant turn (later turns see the new answers), or only the first "
+                        "(the conversation ends after it)")
+    p.add_argument("--chat-template-kwargs", default=None, metavar="JSON",
+                   help='passed to the chat template, e.g. \'{"enable_thinking": false}\' for Qwen3')
+    p.add_argument("--retries", type=int, default=5, help="attempts per request before the row counts as failed")
+    p.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request")
+    _add_bool(p, "resume", False, "continue an existing output: rows already written (by source) are skipped")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--metrics-file", default=None,
+                   help="also append progress records ({\"type\": \"regenerate\"}) to this JSONL file")
+    _add_api_key_env(p, "sent as Authorization: Bearer to the servers")
     return p
 
 
@@ -178,6 +211,7 @@ PARSERS = {
     "speculators_core.launch_vllm": launch_vllm_parser,
     "speculators_core.hf_server": hf_server_parser,
     "speculators_core.generate": generate_parser,
+    "speculators_core.regenerate": regenerate_parser,
     "speculators_core.train": train_parser,
 }
 

@@ -82,13 +82,16 @@ def render_script(stages: list[Stage], cfg: RunConfig, source: str = "") -> str:
         *_interpreter_lines(names),
     ]
     server_started = False
-    for st in stages:
+    # As the supervisor does: the server stays up until the last stage that needs it (regenerate and
+    # train share one start, with prepare in between).
+    last_needing = max((i for i, s in enumerate(stages) if s.needs_server), default=-1)
+    for i, st in enumerate(stages):
         if st.kind == "server":
             continue
         if st.needs_server and not server_started and server is not None:
             lines += _server_block(server, cfg, names)
             server_started = True
-        if not st.needs_server and server_started:
+        if not st.needs_server and server_started and i > last_needing:
             lines += ["# The server is not needed any more.", "stop_server", ""]
             server_started = False
         lines += [_comment(f"# {st.name}: {st.description}"), _multiline(st, cfg, names), ""]

@@ -30,7 +30,7 @@ SKIP_RULES = ("model_built", "prepared")
 
 @dataclass
 class Stage:
-    name: Literal["assets", "prepare", "server", "wait", "generate", "train"]
+    name: Literal["assets", "regenerate", "prepare", "server", "wait", "generate", "train"]
     argv: list[str]
     #: Variables added to the inherited environment (e.g. CUDA_VISIBLE_DEVICES).
     env: dict[str, str] = field(default_factory=dict)
@@ -258,9 +258,32 @@ def build_stages(
             skip_if="model_built",
         ))
 
+    key_from = {hs.api_key_env: hs.api_key_env} if hs.api_key_env else {}  # must be set when a stage starts
+    external = list(cfg.cluster.server_endpoints)
+    if cfg.cluster.serving_nodes > 0 and not external:
+        raise ConfigError(f"cluster.server_endpoints: {cfg.cluster.serving_nodes} serving node(s) but no server URLs: "
+                          f"this machine's commands cannot start servers on other nodes; export with --format "
+                          f"slurm (it starts one per serving node), or list the servers you started "
+                          f"(http://HOST:PORT/v1)")
+    if external:  # servers started elsewhere (one per serving node): wait until every one is healthy
+        import math
+
+        timeout = _num(hs.start_timeout) if math.isfinite(hs.start_timeout) else "900"
+        stages.append(Stage("wait", [py, "-m", "speculators_core.wait_health",
+                                     *[health_url(u) for u in external], "--timeout", timeout],
+                            env={"CUDA_VISIBLE_DEVICES": ""}, log="server.log",
+                            description=f"wait for {len(external)} hidden-states server(s) started elsewhere"))
+
+    # 0. Regenerate the answers with the target (data.regenerate): node 0 only, like prepare.
+    if d.regenerate and first_node:
+        from speculators_core.plan.regenerate_stage import regenerate_stage
+
+        stages.append(regenerate_stage(cfg, external or [endpoint_url(cfg)], run_dir, key_from,
+                                       own_server=not external))
+
     # 1. Prepare.
     argv = [py, "-m", "speculators_core.prepare", "--model", model]
-    for src in d.sources:
+    for src in ([cfg.regenerated_data] if d.regenerate else d.sources):
         argv += ["--data", resolve_data_source(src)]
     argv += ["--output", d.output]
     if d.max_samples is not None:
@@ -297,29 +320,14 @@ def build_stages(
         else:
             server_env.pop(key, None)
             server_from[key] = ref
-    key_from = {hs.api_key_env: hs.api_key_env} if hs.api_key_env else {}  # must be set when a stage starts
     if hs.api_key_env:
         if engine.needs_vllm:  # vllm serve reads its key from VLLM_API_KEY, never from argv
             server_from["VLLM_API_KEY"] = hs.api_key_env
         else:
             server_from.update(key_from)  # HfEngine.launch passed --api-key-env NAME
-    external = list(cfg.cluster.server_endpoints)
-    if cfg.cluster.serving_nodes > 0 and not external:
-        raise ConfigError(f"cluster.server_endpoints: {cfg.cluster.serving_nodes} serving node(s) but no server URLs: "
-                          f"this machine's commands cannot start servers on other nodes; export with --format "
-                          f"slurm (it starts one per serving node), or list the servers you started "
-                          f"(http://HOST:PORT/v1)")
     if not external:
         stages.append(Stage("server", argv, env=server_env, env_from=server_from, kind="server", log="server.log",
                             health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))
-    else:  # servers started elsewhere (one per serving node): wait until every one is healthy
-        import math
-
-        timeout = _num(hs.start_timeout) if math.isfinite(hs.start_timeout) else "900"
-        stages.append(Stage("wait", [py, "-m", "speculators_core.wait_health",
-                                     *[health_url(u) for u in external], "--timeout", timeout],
-                            env={"CUDA_VISIBLE_DEVICES": ""}, log="server.log",
-                            description=f"wait for {len(external)} hidden-states server(s) started elsewhere"))
 
     on_missing, on_generate = MODE_FLAGS[t.mode]
     client_flags = {

@@ -19,7 +19,7 @@ MAX_POINTS = 4000
 GPU_HISTORY = 60
 LOG_FIRST_READ = 64 * 1024
 LOG_FILES = {"trainer": "train.log", "server": "server.log", "prepare": "prepare.log", "generate": "generate.log",
-             "supervisor": run_layout.SUPERVISOR_LOG}
+             "regenerate": "regenerate.log", "supervisor": run_layout.SUPERVISOR_LOG}
 
 
 def _opt_float(v) -> Optional[float]:
@@ -96,6 +96,8 @@ class RunWatcher(RunReader):
         #: The first stage_failed event (the cause), else run_failed.
         self.failure: Optional[dict] = None
         self.server_healthy_at: Optional[float] = None
+        #: The regenerate stage's latest progress record ({"type": "regenerate", rows_per_s, ...}).
+        self.regenerate: Optional[dict] = None
         self.gpus: dict[int, GpuView] = {}
         self.log_offsets: dict[str, int] = {}
         self._events_shown = 0
@@ -125,6 +127,8 @@ class RunWatcher(RunReader):
                 if r.get("loss") is not None:
                     _add(self.val_loss, step, float(r["loss"]))
                 self._add_accs(self.val_acc, r, step)
+            elif kind == "regenerate":
+                self.regenerate = dict(r)
             elif kind == "checkpoint":
                 if r.get("best"):
                     for c in self.checkpoints:

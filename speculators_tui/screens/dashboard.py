@@ -267,7 +267,8 @@ class DashboardScreen(Screen):
         srv = next((s for s in w.stages() if s.name == "server"), None)
         if srv and srv.started and w.server_healthy_at:
             ready = w.server_healthy_at - srv.started
-        self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready))
+        self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready,
+                                                                   getattr(w, "regenerate", None)))
         pace = w.pace(now)
         self.query_one("#pace", PaceLine).show(pace, w.status)
         self.attention.check(self.app, w.status, w.warning, pace)

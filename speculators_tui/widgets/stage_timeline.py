@@ -11,7 +11,7 @@ from speculators_tui.data.run_watch import StageView
 
 ICON = {"pending": ("◌", "dim"), "running": ("●", "bold yellow"), "done": ("✔", "green"),
         "skipped": ("↷", "dim"), "failed": ("✗", "bold red")}
-LABEL = {"assets": "assets", "prepare": "prepare", "server": "server", "generate": "generate", "train": "training"}
+LABEL = {"assets": "assets", "regenerate": "regenerate", "prepare": "prepare", "server": "server", "generate": "generate", "train": "training"}
 FINAL = {"completed": ("✔", "green", "done"), "failed": ("✗", "bold red", "failed"),
          "stopped": ("■", "yellow", "stopped")}
 
@@ -25,7 +25,22 @@ def duration(seconds: Optional[float]) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def timeline(stages: list[StageView], status: str, now: float, server_ready_s: Optional[float] = None) -> Text:
+def regenerate_rate(record: Optional[dict]) -> str:
+    """ "37/96 rows · 1.2 rows/s · 410 tok/s" from the regenerate stage's progress record."""
+    if not record:
+        return ""
+    out = f"{record.get('rows_done', 0)}/{record.get('rows_total', 0)} rows"
+    if record.get("rows_per_s") is not None:
+        out += f" · {float(record['rows_per_s']):.1f} rows/s"
+    if record.get("tokens_per_s") is not None:
+        out += f" · {float(record['tokens_per_s']):.0f} tok/s"
+    if record.get("failed"):
+        out += f" · {record['failed']} failed"
+    return out
+
+
+def timeline(stages: list[StageView], status: str, now: float, server_ready_s: Optional[float] = None,
+             regenerate: Optional[dict] = None) -> Text:
     out = Text()
     for i, st in enumerate(stages):
         if i:
@@ -40,6 +55,8 @@ def timeline(stages: list[StageView], status: str, now: float, server_ready_s: O
             out.append(f" up in {duration(server_ready_s)}", style="dim")
         elif d is not None:
             out.append(f" {duration(d)}", style="dim")
+        if st.name == "regenerate" and regenerate and st.status in ("running", "done"):
+            out.append(f" ({regenerate_rate(regenerate)})", style="dim")
         if st.restarts:
             out.append(f" ({st.restarts} restart{'s' if st.restarts > 1 else ''})", style="yellow")
     if stages:

@@ -197,13 +197,13 @@ async def test_help_and_command_palette(user_config, tmp_path, monkeypatch):
         # The palette's "Open preset" entry opens the wizard on that preset.
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"open preset tiny-cpu")
+        await pilot.press(*"open preset tiny-cpu-demo-regenerate")  # the longer name: "tiny-cpu-demo" matches both
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ModelStep)
-        assert app.config.run.name == "tiny-cpu-demo"
-        assert Path(app.config_source).name == "tiny-cpu-demo.toml"
+        assert app.config.run.name == "tiny-cpu-demo-regenerate"
+        assert Path(app.config_source).name == "tiny-cpu-demo-regenerate.toml"
         dark = app.current_theme.dark
         await pilot.press("ctrl+t")
         assert app.current_theme.dark is not dark

@@ -2,7 +2,9 @@
 
 `GET /health`, `GET /v1/models`, `POST /v1/completions` with a token-id prompt (`return_token_ids`
 echoes `prompt_token_ids`; `kv_transfer_params.hidden_states_path` names `<DIR>/<request id>.safetensors`),
-and `GET /metrics` with vLLM-named gauges/counters for the bottleneck detector.
+and `GET /metrics` with vLLM-named gauges/counters for the bottleneck detector. Generation (no
+hidden-states file): `POST /v1/chat/completions`, and `/v1/completions` with `max_tokens > 1`, through
+the generation loop (`generation.py`, request and response shapes in `openai_api.py`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ BODY_MAX_BYTES = 64 * 1024 * 1024
 #: Seconds a client may take to send its request (headers or body) before it gets a 408.
 DEFAULT_READ_TIMEOUT_S = 30.0
 OPEN_PATHS = ("/health", "/metrics")  # never behind the API key (probes, the bottleneck detector)
-ROUTES = {"/health": ("GET",), "/metrics": ("GET",), "/v1/models": ("GET",), "/v1/completions": ("POST",)}
+ROUTES = {"/health": ("GET",), "/metrics": ("GET",), "/v1/models": ("GET",), "/v1/completions": ("POST",),
+          "/v1/chat/completions": ("POST",)}
 
 
 class HiddenStatesHTTPServer(ThreadingHTTPServer):
@@ -51,6 +54,8 @@ class HiddenStatesHTTPServer(ThreadingHTTPServer):
         self.read_timeout = read_timeout
         self.max_body = min(BODY_MAX_BYTES, BODY_BASE_BYTES + BODY_BYTES_PER_TOKEN * max_model_len)
         self.started = int(time.time())
+        #: The generation loop (serving.hf.generation.GenerationWorker): max_tokens > 1 and chats.
+        self.gen = None
         self._active = 0
         self._idle = threading.Condition()
 
@@ -174,6 +179,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"object": "list", "data": [{
                 "id": s.model_name, "object": "model", "created": s.started, "owned_by": "speculators-tui",
                 "root": s.model_name, "max_model_len": s.max_model_len}]})
+        elif path == "/v1/chat/completions":
+            self._generate(self._read_json(), chat=True)
         else:
             self._completions(self._read_json())
 
@@ -232,8 +239,8 @@ class Handler(BaseHTTPRequestHandler):
         max_tokens = body.get("max_tokens", 1)
         if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)
                                        or not 1 <= max_tokens <= s.max_model_len):
-            raise HTTPError(400, f"max_tokens: expected an integer in [1, {s.max_model_len}] (one token is "
-                                 f"generated), got {str(max_tokens)[:40]}")
+            raise HTTPError(400, f"max_tokens: expected an integer in [1, {s.max_model_len}] (1: hidden "
+                                 f"states and one token; more: a generation), got {str(max_tokens)[:40]}")
         if len(ids) + 1 > s.max_model_len:
             raise HTTPError(400, f"This model's maximum context length is {s.max_model_len} tokens. However, "
                                  f"your request has {len(ids)} input tokens. Please reduce the length of the "
@@ -245,6 +252,9 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             raise HTTPError(400, "the body must be a JSON object")
         ids = self._prompt_ids(body)
+        if body.get("max_tokens") not in (None, 1):  # a generation, not a hidden-states extraction
+            self._generate(body, chat=False, ids=ids)
+            return
         req_id = f"cmpl-{uuid.uuid4().hex}"
         file = str(s.storage / f"{req_id}.safetensors")
         lock_fd = os.open(file + ".lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -286,6 +296,42 @@ class Handler(BaseHTTPRequestHandler):
             "usage": {"prompt_tokens": len(ids), "completion_tokens": 1, "total_tokens": len(ids) + 1},
             "kv_transfer_params": {"hidden_states_path": file},
         })
+
+
+    def _generate(self, body: Any, chat: bool, ids: Optional[list[int]] = None) -> None:
+        """A chat or a multi-token completion through the generation loop (no hidden-states file)."""
+        from speculators_core.serving.hf import openai_api as api
+
+        s = self.server
+        if not isinstance(body, dict):
+            raise HTTPError(400, "the body must be a JSON object")
+        if s.gen is None:
+            raise HTTPError(400, "this server does not generate text (max_tokens must be 1)")
+        model = body.get("model")
+        if model is not None and model != s.model_name:
+            raise HTTPError(404, f"The model `{str(model)[:200]}` does not exist (served: {s.model_name}).",
+                            "NotFoundError")
+        try:
+            api.check_unsupported(body)
+            if chat:
+                ids = api.chat_prompt_ids(s.tokenizer, body)
+            params = api.sampling_params(body, len(ids), s.max_model_len, s.worker.engine.vocab_size)
+        except ValueError as e:
+            raise HTTPError(400, str(e)) from None
+        try:
+            req = api.run(s.gen, ids, params)
+        except RuntimeError as e:
+            raise HTTPError(503, str(e), "ServiceUnavailableError") from None
+        m = s.worker.metrics
+        with m.lock:
+            if req.error:
+                m.failed += 1
+            else:
+                m.success += 1
+        if req.error:
+            raise HTTPError(req.code, req.error, "ServiceUnavailableError" if req.code == 503 else "InternalServerError")
+        build = api.chat_response if chat else api.completion_response
+        self._send(200, build(req, s.model_name, s.tokenizer, bool(body.get("return_token_ids"))))
 
 
 def render_metrics(m: Metrics, model_name: str) -> str:

@@ -18,6 +18,7 @@ from speculators_core.builtin import ensure_model
 from speculators_core.errors import ExitCode
 from speculators_core.hidden_states.layers import LayerIdError, resolve_layer_ids
 from speculators_core.serving.hf.batcher import ForwardWorker, Metrics
+from speculators_core.serving.hf.generation import DEFAULT_MAX_NUM_SEQS, GenerationWorker
 from speculators_core.serving.hf.http import DEFAULT_READ_TIMEOUT_S, HiddenStatesHTTPServer
 from speculators_core.serving.hf.model import HiddenStatesModel
 
@@ -89,6 +90,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"hf_server: cannot listen on {args.host}:{args.port}: {e} (is another server on that port? use --port)",
               file=sys.stderr)
         return ExitCode.USAGE
+    from speculators_core.serving.hf.openai_api import eos_ids
+
+    srv.gen = GenerationWorker(engine, metrics, eos_ids(engine.model, tokenizer), max_len,
+                               max_num_seqs=getattr(args, "max_num_seqs", None) or DEFAULT_MAX_NUM_SEQS)
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, name="hs-http", daemon=True).start()
     print(f"hf_server: {engine.precision.describe()}", flush=True)
     print(f"hf_server: serving {name} ({engine.num_layers} layers, ids {layer_ids}, {engine.dtype}, {engine.device}) "
@@ -98,6 +103,7 @@ def serve(args: argparse.Namespace) -> int:
     print("hf_server: stopping", flush=True)
     srv.shutdown()  # no new requests; queued jobs get a 503, running ones finish and are answered
     worker.stop()
+    srv.gen.stop()
     srv.wait_idle(timeout=10)
     srv.server_close()
     return ExitCode.OK

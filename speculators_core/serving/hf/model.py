@@ -6,6 +6,7 @@ Layer semantics equal vLLM's: id k is the output of decoder layer k (1-based), i
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 
@@ -63,11 +64,16 @@ class HiddenStatesModel:
         self.lm_head = self.model.get_output_embeddings()
         self.vocab_size = int(self.model.config.get_text_config().vocab_size)
         self._captured: dict[int, Any] = {}
+        #: One forward at a time: hidden-states extraction and text generation share the model.
+        self.lock = threading.Lock()
+        self._capturing = False  # the layer hooks keep their outputs only during an extraction forward
         for k in self.layer_ids:
             layers[k - 1].register_forward_hook(self._hook(k))
 
     def _hook(self, k: int):
         def hook(module, args, output):
+            if not self._capturing:
+                return
             self._captured[k] = output[0] if isinstance(output, (tuple, list)) else output
         return hook
 
@@ -82,18 +88,26 @@ class HiddenStatesModel:
         for i, x in enumerate(batch):
             ids[i, :len(x)] = torch.tensor(x, dtype=torch.long)
             mask[i, :len(x)] = 1
-        self._captured.clear()
-        with torch.inference_mode():
-            base = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model.model
-            base(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)
-            stacked = torch.stack([self._captured[k] for k in self.layer_ids], dim=2)  # [B, S, n, H]
-            rows = torch.arange(n, device=stacked.device)
-            ends = torch.tensor([len(x) - 1 for x in batch], device=stacked.device)
-            last = stacked[rows, ends, -1]  # [B, H]: id L at each sample's last token
-            nxt = [0] * n
-            if self.norm is not None and self.lm_head is not None:
-                nxt = self.lm_head(self.norm(last)).argmax(-1).tolist()
-            out = [(stacked[i, :len(x)].to("cpu").contiguous().clone(), int(nxt[i])) for i, x in enumerate(batch)]
-        self._captured.clear()
-        return out
+        with self.lock, torch.inference_mode():
+            self._captured.clear()
+            self._capturing = True
+            try:
+                return self._extract(batch, ids, mask)
+            finally:
+                self._capturing = False
+                self._captured.clear()
 
+    def _extract(self, batch: list[list[int]], ids, mask) -> list[tuple[Any, int]]:
+        import torch
+
+        n = len(batch)
+        base = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model.model
+        base(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)
+        stacked = torch.stack([self._captured[k] for k in self.layer_ids], dim=2)  # [B, S, n, H]
+        rows = torch.arange(n, device=stacked.device)
+        ends = torch.tensor([len(x) - 1 for x in batch], device=stacked.device)
+        last = stacked[rows, ends, -1]  # [B, H]: id L at each sample's last token
+        nxt = [0] * n
+        if self.norm is not None and self.lm_head is not None:
+            nxt = self.lm_head(self.norm(last)).argmax(-1).tolist()
+        return [(stacked[i, :len(x)].to("cpu").contiguous().clone(), int(nxt[i])) for i, x in enumerate(batch)]
