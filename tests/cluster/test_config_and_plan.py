@@ -185,4 +185,4 @@ def test_serving_nodes_without_urls_have_no_local_plan():
         build_stages(cfg, environ={})
     assert "#SBATCH --nodes=2" in render_slurm(cfg, environ={})
     cfg.cluster.server_endpoints = ["http://node0:8000/v1"]
-    assert [s.name for s in build_stages(cfg, environ={})] == ["assets", "prepare", "wait", "train"]
+    assert [s.name for s in build_stages(cfg, environ={})] == ["assets", "wait", "prepare", "train"]

@@ -83,7 +83,7 @@ def test_two_nodes_match_one_node_two_processes(tiny_target, servers, tmp_path):
     one = cluster_cfg(tiny_target, data, servers["storage"], one_dir / "ckpt", servers["urls"])
     one.training.cpu_processes = 2
     stage, names = train_stage(one, one_dir)
-    assert "--standalone" in stage.argv and names == ["prepare", "wait", "train"]
+    assert "--standalone" in stage.argv and names == ["wait", "prepare", "train"]
     proc = launch(stage, one_dir / "train.log")
     try:
         assert proc.wait(600) == 0, (one_dir / "train.log").read_text()[-3000:]
