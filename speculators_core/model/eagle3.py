@@ -20,6 +20,7 @@ from torch import nn
 
 from speculators_core.model.config import DrafterConfig
 from speculators_core.model.layers import DecoderLayer, RMSNorm, doc_blocks, rope_cos_sin, rope_inv_freq
+from speculators_core.model.loss import soft_cross_entropy, target_probs
 
 
 @dataclass
@@ -49,8 +50,11 @@ class Eagle3Drafter(nn.Module):
         self.register_buffer("d2t", torch.zeros(Vd, dtype=torch.int64), persistent=False)
         self.register_buffer("t2d", torch.zeros(V, dtype=torch.bool), persistent=False)
         #: "dense" (one masked attention over the packed row), "blocked" (per document, see
-        #: layers.blocked_attention; the same result), or "auto" = blocked on the CPU, dense elsewhere.
+        #: layers.blocked_attention; the same result), "flex" (FlexAttention with a block-sparse
+        #: mask, model/flex.py; the same result) or "auto" = flex on CUDA, blocked on the CPU.
         self.attention = "auto"
+        #: flex: the kernel's block size (rows are padded to a multiple of it)
+        self.flex_block = 128
 
     # -- frozen parts -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -76,6 +80,20 @@ class Eagle3Drafter(nn.Module):
         self.lm_head.weight.copy_(self.verifier_lm_head.float())
         self.norm.weight.copy_(self.verifier_norm.float())
 
+    def attention_mode(self, device: torch.device) -> str:
+        if self.attention == "auto":
+            return "flex" if device.type == "cuda" else "blocked"
+        if self.attention not in ("dense", "blocked", "flex"):
+            raise ValueError(f"attention {self.attention!r}: use auto, dense, blocked or flex")
+        return self.attention
+
+    @torch.no_grad()
+    def frozen_to(self, dtype: torch.dtype) -> None:
+        """Store the frozen embedding and verifier head in `dtype` (bf16 on a GPU: the target's own
+        checkpoint dtype, so lossless for a bf16 target; half the memory of fp32)."""
+        self.embed_tokens = self.embed_tokens.to(dtype)
+        self.verifier_lm_head = self.verifier_lm_head.to(dtype)
+
     # -- forward ----------------------------------------------------------------------------------
     def targets(self, verifier_last: torch.Tensor) -> torch.Tensor:
         """Verifier logits restricted to the draft vocabulary [B, T, Vd] (no grad)."""
@@ -97,13 +115,32 @@ class Eagle3Drafter(nn.Module):
         """
         steps = ttt_steps or self.cfg.ttt_steps
         B, T = input_ids.shape
+        mode = self.attention_mode(input_ids.device)
+        T_out = T
+        if mode == "flex":  # pad the row to the kernel's block (padding: doc -1, no loss, never read)
+            from speculators_core.model.flex import padded_len
+
+            Tp = padded_len(T, self.flex_block)
+            if Tp != T:
+                extra = Tp - T
+                input_ids, loss_mask, position_ids = (F.pad(x, (0, extra)) for x in (input_ids, loss_mask, position_ids))
+                doc_ids = F.pad(doc_ids, (0, extra), value=-1)
+                aux, verifier_last = (F.pad(x, (0, 0, 0, extra)) for x in (aux, verifier_last))
+                T = Tp
         targets = self.targets(verifier_last)
         target_ids = targets.argmax(-1)
+        # the target's probabilities and negative entropy: once per batch, shared by every step
+        tprobs, negent = target_probs(targets)
+        del targets
         valid_base = (loss_mask > 0) & (doc_ids >= 0)
 
-        blocked = self.attention == "blocked" or (self.attention == "auto" and input_ids.device.type == "cpu")
-        blocks = doc_blocks(doc_ids) if blocked else None
-        if blocks is None:
+        blocks = doc_blocks(doc_ids) if mode == "blocked" else None
+        flex_masks = None
+        if mode == "flex":
+            from speculators_core.model.flex import TTTBlockMask
+
+            flex_masks = TTTBlockMask(doc_ids, self.flex_block)
+        elif blocks is None:
             same_doc = (doc_ids[:, :, None] == doc_ids[:, None, :])
             causal = torch.ones(T, T, dtype=torch.bool, device=input_ids.device).tril()
             block0 = (same_doc & causal)[:, None]                      # [B, 1, T, T]
@@ -119,7 +156,9 @@ class Eagle3Drafter(nn.Module):
             ids_k = input_ids if k == 0 else F.pad(input_ids[:, k:], (0, k), value=0)
             emb = F.embedding(ids_k, self.embed_tokens)
             cos, sin = rope_cos_sin(self.inv_freq, position_ids + k)
-            if blocks is not None:
+            if flex_masks is not None:
+                mask = flex_masks.step(k)
+            elif blocks is not None:
                 mask = blocks
             else:
                 mask = block0 if k == 0 else torch.cat([block0] + [diag] * k, dim=-1)
@@ -131,13 +170,12 @@ class Eagle3Drafter(nn.Module):
             h = x
             logits = self.lm_head(self.norm(h))
             if return_logits:
-                logits_out.append(logits)
+                logits_out.append(logits[:, :T_out])
             # step k at column i predicts the target of column i + k (same document only)
             n = T - k
             valid = valid_base[:, k:] & (doc_ids[:, k:] == doc_ids[:, :n])
-            logp = F.log_softmax(logits[:, :n].float(), dim=-1)
-            tlogp = F.log_softmax(targets[:, k:].float(), dim=-1)
-            kl = (tlogp.exp() * (tlogp - logp)).sum(-1)
+            # KL(p || q) = sum p log p - sum p log q, without an fp32 [T, vocab] per step
+            kl = negent[:, k:] + soft_cross_entropy(logits[:, :n], tprobs[:, k:])
             vf = valid.float()
             loss_sum = (kl * vf).sum()
             count = vf.sum()
