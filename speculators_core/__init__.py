@@ -42,6 +42,7 @@ _export("speculators_core.runs.reader", "RunReader", "format_event", "serve_comm
 _export("speculators_core.runs.gpu", "probe_gpus", "GpuProbe", "GpuInfo", "GpuProcess", describe_gpus="describe")
 _export("speculators_core.runs.advice", "suggest_split", "assignment_warnings")
 _export("speculators_core.procs", "pid_alive")
+_export("speculators_core.config.memory_checks", "run_memory", gpu_memory_of_probe="gpu_memory_of_probe")
 _EXPORTS["run_layout"] = ("speculators_core.runs.layout", None)
 
 __all__ = sorted(_EXPORTS)

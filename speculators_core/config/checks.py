@@ -80,8 +80,10 @@ def resolved_layer_ids(cfg: RunConfig, num_layers: Optional[int]) -> Optional[li
     return default_layer_ids(num_layers)
 
 
-def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Problem]:
-    """All problems of `cfg`. Checks that need the target's config.json use `target` when given."""
+def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None,
+             gpu_memory: Optional[typing.Mapping[int, int]] = None) -> list[Problem]:
+    """All problems of `cfg`. Checks that need the target's config.json use `target` when given;
+    `gpu_memory` (GPU index -> bytes, from NVML or declared hardware) adds the memory-fit check."""
     P: list[Problem] = []
     m, d, hs, t, r = cfg.model, cfg.data, cfg.hidden_states, cfg.training, cfg.run
 
@@ -190,6 +192,10 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
                          f"{t.total_seq_len} is shorter than data.seq_length {d.seq_length}; longer samples are cut",
                          f"set total_seq_len >= {d.seq_length}", "warning"))
     P += safety.number_problems(cfg) + safety.layout_problems(cfg) + safety.env_problems(cfg)
+    if target is not None and gpu_memory:
+        from speculators_core.config.memory_checks import memory_problems
+
+        P += memory_problems(cfg, target, gpu_memory)
     # A NaN/inf field gets one problem (not finite), not also the range checks it slips through.
     bad = {p.field for p in P if "not a finite number" in p.message}
     P = [p for p in P if p.field not in bad or "not a finite number" in p.message]
