@@ -183,10 +183,11 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None,
             P.append(Problem("training.draft_vocab_size",
                              f"{t.draft_vocab_size} is larger than the target's vocabulary ({target.vocab_size})",
                              f"use at most {target.vocab_size}"))
-        if hs.max_model_len and hs.max_model_len < d.seq_length:
+        if hs.max_model_len and hs.max_model_len < d.seq_length + 1:  # the prompt + the one token generated
             P.append(Problem("hidden_states.max_model_len",
-                             f"{hs.max_model_len} is shorter than data.seq_length {d.seq_length}; long samples would be rejected",
-                             f"set max_model_len >= {d.seq_length}", "warning"))
+                             f"{hs.max_model_len} is shorter than data.seq_length {d.seq_length} + 1 (a request is "
+                             f"the sample and one generated token); long samples would be rejected",
+                             f"set max_model_len >= {d.seq_length + 1}", "warning"))
     if t.total_seq_len < d.seq_length:
         P.append(Problem("training.total_seq_len",
                          f"{t.total_seq_len} is shorter than data.seq_length {d.seq_length}; longer samples are cut",

@@ -48,6 +48,8 @@ class Stage:
     #: When the stage need not run: "model_built" (the demo target's marker exists), "prepared"
     #: (the prepared dataset matches its inputs), None = always run.
     skip_if: Optional[str] = None
+    #: The server's hidden-states directory, absolute (plan/storage.py); "" for other stages.
+    storage_dir: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -239,10 +241,13 @@ def build_stages(
                         description="tokenise chat data, build loss masks and token_freq.pt", skip_if="prepared"))
 
     # 2. Hidden-states server.
+    from speculators_core.plan.storage import planned_storage_dir
+
+    storage = planned_storage_dir(cfg, target, run_dir)
     server_env: dict[str, str] = {"CUDA_VISIBLE_DEVICES": _visible(hs.gpus, environ), **thread_env(threads.server)}
     engine = get_engine(hs.engine)
     request = dict(
-        python=hs.python or py, model=model, layer_ids=list(layer_ids), storage_dir=cfg.storage_dir,
+        python=hs.python or py, model=model, layer_ids=list(layer_ids), storage_dir=storage,
         host=hs.host, port=hs.port, gpus=list(hs.gpus), device=hs.device, dtype=hs.dtype,
         data_parallel_size=hs.data_parallel_size, tensor_parallel_size=hs.tensor_parallel_size,
         gpu_memory_utilization=hs.gpu_memory_utilization, max_model_len=hs.max_model_len,
@@ -266,11 +271,12 @@ def build_stages(
         else:
             server_from.update(key_from)  # HfEngine.launch passed --api-key-env NAME
     stages.append(Stage("server", argv, env=server_env, env_from=server_from, kind="server", log="server.log",
-                        health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))
+                        health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc,
+                        storage_dir=storage))
 
     on_missing, on_generate = MODE_FLAGS[t.mode]
     client_flags = {
-        "--hidden-states-storage": cfg.storage_dir,
+        "--hidden-states-storage": storage,
         "--max-in-flight": t.max_in_flight,
         "--max-files-on-disk": t.max_files_on_disk,
         "--api-key-env": hs.api_key_env or None,
@@ -336,4 +342,18 @@ def build_stages(
                         needs_server=t.mode != "offline", log="train.log",
                         description=f"train the EAGLE-3 drafter ({nproc} process{'es' if nproc > 1 else ''}, "
                                     f"{'GPU ' + ','.join(map(str, t.gpus)) if t.gpus else 'CPU'}, {t.mode})"))
+    gpu_env(stages, cfg, environ)
     return stages
+
+
+def gpu_env(stages: list[Stage], cfg: RunConfig, environ: Mapping[str, str]) -> None:
+    """Every stage numbers GPUs as NVML does (by PCI bus; CUDA's default is fastest first), so the GPU
+    panel, the split and the processes agree; torch stages on GPUs get the expandable-segments
+    allocator (less fragmentation with the TTT steps' growing tensors). The user's own values win."""
+    for st in stages:
+        if "CUDA_DEVICE_ORDER" not in environ:
+            st.env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+        torch_on_gpu = (st.name == "train" and cfg.training.gpus) or \
+            (st.name == "server" and cfg.hidden_states.engine == "hf" and cfg.hidden_states.gpus)
+        if torch_on_gpu and "PYTORCH_CUDA_ALLOC_CONF" not in environ:
+            st.env.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
