@@ -100,7 +100,10 @@ class Eagle3Drafter(nn.Module):
         with torch.no_grad():
             x = verifier_last.float()
             x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg.rms_norm_eps) * self.verifier_norm.float()
-            return F.linear(x.to(self.verifier_lm_head.dtype), self.verifier_lm_head)
+            w = self.verifier_lm_head
+            if torch.is_autocast_enabled(x.device.type):
+                return F.linear(x, w)  # autocast runs it in its dtype (bf16), whatever w is stored in
+            return F.linear(x, w.to(x.dtype))
 
     def forward(self, input_ids: torch.Tensor, aux: torch.Tensor, verifier_last: torch.Tensor,
                 loss_mask: torch.Tensor, position_ids: torch.Tensor, doc_ids: torch.Tensor,
@@ -154,7 +157,7 @@ class Eagle3Drafter(nn.Module):
         full_prev: Optional[torch.Tensor] = None
         for k in range(steps):
             ids_k = input_ids if k == 0 else F.pad(input_ids[:, k:], (0, k), value=0)
-            emb = F.embedding(ids_k, self.embed_tokens)
+            emb = F.embedding(ids_k, self.embed_tokens).to(h.dtype)  # a bf16-stored table: exact in fp32
             cos, sin = rope_cos_sin(self.inv_freq, position_ids + k)
             if flex_masks is not None:
                 mask = flex_masks.step(k)

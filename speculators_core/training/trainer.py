@@ -142,7 +142,10 @@ class Trainer:
             model.load_state_dict(tstate["model"])
         self.cfg = cfg
         model.to(d.device)
-        model = self.model = shard_model(model, d)
+        bf16_gpu = d.device.type == "cuda" and self.precision.torch_dtype == torch.bfloat16 and self.precision.autocast
+        if bf16_gpu:  # the frozen embedding/verifier head: the target's own bf16 (half of fp32; the CPU keeps fp32)
+            model.frozen_to(torch.bfloat16)
+        model = self.model = shard_model(model, d, param_dtype=torch.bfloat16 if bf16_gpu else None)
 
         # steps plan (every epoch known up front: all ranks agree on the step count)
         cap = a.total_seq_len
