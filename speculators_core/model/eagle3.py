@@ -103,7 +103,8 @@ class Eagle3Drafter(nn.Module):
             w = self.verifier_lm_head
             if torch.is_autocast_enabled(x.device.type):
                 return F.linear(x, w)  # autocast runs it in its dtype (bf16), whatever w is stored in
-            return F.linear(x, w.to(x.dtype))
+            dt = torch.promote_types(x.dtype, w.dtype)  # bf16-stored head: fp32; a float64 model: float64
+            return F.linear(x.to(dt), w.to(dt))
 
     def forward(self, input_ids: torch.Tensor, aux: torch.Tensor, verifier_last: torch.Tensor,
                 loss_mask: torch.Tensor, position_ids: torch.Tensor, doc_ids: torch.Tensor,

@@ -254,6 +254,8 @@ class Trainer:
                            "samples_per_s": red["samples"] / max(step_time, 1e-9),
                            "data_wait_s": wait, "compute_s": compute, "step_time_s": step_time,
                            "skipped_rows": int(red["skipped"]), **hs}
+                    if dev.type == "cuda":  # the allocator's high-water mark (this rank), for the memory-fit check
+                        rec["peak_mem_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
                     self.metrics.write("train", **rec)
                     if d.is_main and (step % 10 == 0 or step == 1):
                         print(f"[train] epoch {epoch} step {step}/{total_steps} loss {rec['loss']:.4f} "
