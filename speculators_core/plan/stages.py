@@ -137,7 +137,7 @@ def cpu_threads(cores: int, train_procs: int, train_on_cpu: bool, server_on_cpu:
     cores, ten times slower than one thread each). When the server and the trainer run on the CPU at
     the same time (`concurrent`: the trainer asks the server while it trains), the cores are split
     evenly between the server and the training processes; a process alone on the CPU gets all of it.
-    GPU training processes are left to torchrun's default.
+    GPU training processes get a share of the cores (up to 8) when the server is not on the CPU.
     """
     cores = max(1, cores)
     procs = max(1, train_procs)
@@ -148,7 +148,9 @@ def cpu_threads(cores: int, train_procs: int, train_on_cpu: bool, server_on_cpu:
         return CpuThreads(server=cores if server_on_cpu else None, train=max(1, cores // procs))
     if server_on_cpu:  # training on GPUs: leave each training process a core for its data path
         return CpuThreads(server=max(1, cores - procs), train=None)
-    return CpuThreads(server=None, train=None)
+    # GPU training alone on the CPU: torchrun's default of 1 thread would starve the data path
+    # (collate, pinned copies, cache reads); a share of the cores each, up to 8
+    return CpuThreads(server=None, train=max(1, min(8, cores // procs)))
 
 
 def _server_extra_args(hs, needs_vllm: bool) -> list[str]:

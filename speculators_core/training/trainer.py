@@ -207,7 +207,7 @@ class Trainer:
 
         from speculators_core.training.distributed import all_reduce_sum
         from speculators_core.training.preflight import LossGuard
-        from speculators_core.training.source import Prefetcher
+        from speculators_core.training.source import Prefetcher, noise_on_device
 
         a, d, cfg, model = self.args, self.d, self.cfg, self.model
         K = cfg.ttt_steps
@@ -219,13 +219,17 @@ class Trainer:
                 break
             model.train()
             items = plans[epoch]
+            # on a GPU: bf16 batches (when training in bf16) copied on a side stream, noise added there
             pf = Prefetcher(self.source, items, aux_size=cfg.num_aux * H, hidden_size=H, noise=a.noise,
-                            seed=a.seed, epoch=epoch, pin_memory=dev.type == "cuda")
+                            seed=a.seed, epoch=epoch, pin_memory=dev.type == "cuda", dtype=self._batch_dtype(),
+                            device_noise=dev.type == "cuda", device=dev)
             try:
                 t_prev = time.perf_counter()
                 for i, (batch, wait) in enumerate(pf):
                     t0 = time.perf_counter()
                     b = batch.to(dev)
+                    if pf.device_noise:
+                        b = noise_on_device(b, a.noise, a.seed, epoch)
                     counts = self._valid_counts(b, K)
                     all_reduce_sum(counts, d)
                     loss, stats = self._forward(b, counts)
@@ -268,6 +272,14 @@ class Trainer:
                 pf.close()
             val = self._validate(val_plan, epoch, step, K)
             best = self._save(epoch, step, val, best, save_dir, stopped=stop)
+
+    def _batch_dtype(self):
+        """bf16 batches on a GPU training in bf16 (the hidden states are bf16 already: lossless, half
+        the copy); fp32 elsewhere (the CPU's fp32 path stays exactly as it was)."""
+        import torch
+
+        bf16 = self.precision.torch_dtype == torch.bfloat16 and self.precision.autocast
+        return torch.bfloat16 if (bf16 and self.d.device.type == "cuda") else torch.float32
 
     def _valid_counts(self, b, K):
         import torch
@@ -356,7 +368,8 @@ class Trainer:
         acc = None
         samples = 0.0
         pf = Prefetcher(self.source, val_plan, aux_size=cfg.num_aux * cfg.hidden_size,
-                        hidden_size=cfg.hidden_size, noise=0.0, pin_memory=self.d.device.type == "cuda")
+                        hidden_size=cfg.hidden_size, noise=0.0, pin_memory=self.d.device.type == "cuda",
+                        dtype=self._batch_dtype(), device=self.d.device)
         try:
             with torch.no_grad():
                 for batch, _ in pf:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-from types import SimpleNamespace
 
-import pytest
 
 import speculators_core.runs.gpu as gpu
 from speculators_core.runs.gpu import describe, probe_gpus, visible_nvml_indices

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import speculators_core.model.loss as L
 from speculators_core.model.loss import soft_cross_entropy, target_probs
-from tests.train.test_model import VD, batch, tiny
+from tests.train.test_model import batch, tiny
 
 
 def old_kl(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
