@@ -98,7 +98,9 @@ def trainer_peak(s: TrainerShape) -> MemoryEstimate:
         parts["fsdp gathered params+grads"] = 2 * gathered * P
     frozen_bytes = 2 if (not before and s.device == "cuda" and E == 2) else 4
     parts["frozen embedding+verifier head"] = (s.vocab + Vd) * H * frozen_bytes
-    parts["batch on device"] = T * (s.num_aux + 1) * H * 4
+    # the packed row: fp32 before; now bf16 on a GPU training in bf16 (training.source, trainer._batch_dtype)
+    batch_bytes = 2 if (not before and s.device == "cuda" and E == 2) else 4
+    parts["batch on device"] = T * (s.num_aux + 1) * H * batch_bytes
     # the target distribution: before, the bf16/fp32 logits kept all forward; now p in fp32
     parts["targets"] = T * Vd * (E if before else F32)
 

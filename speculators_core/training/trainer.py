@@ -78,7 +78,7 @@ class Trainer:
         barrier(d)
         # resume point: the latest checkpoint that loads completely (a corrupt one: the previous epoch);
         # epoch directories none of which loads are an error, never a fresh start over them
-        resume = ck.load_resumable(save_dir, log=self.log) if a.resume else None
+        resume = ck.load_resumable_on_rank0(save_dir, d, log=self.log) if a.resume else None
         if a.resume and resume is None:
             self.log(f"--resume: no checkpoint in {save_dir}; starting from scratch")
         resume_from = (resume.epoch, resume.path) if resume is not None else None
@@ -138,7 +138,7 @@ class Trainer:
                 raise preflight.TrainUsageError(f"{pretrained_cfg_dir}/model.safetensors lacks {', '.join(missing)}")
             model.load_state_dict({k: init_tensors[k].float() for k in own})
         tstate = resume.trainer_state if resume is not None else None
-        if tstate is not None:
+        if tstate is not None and "model" in tstate:  # rank 0 (the others get it broadcast below)
             model.load_state_dict(tstate["model"])
         self.cfg = cfg
         model.to(d.device)
@@ -146,6 +146,8 @@ class Trainer:
         if bf16_gpu:  # the frozen embedding/verifier head: the target's own bf16 (half of fp32; the CPU keeps fp32)
             model.frozen_to(torch.bfloat16)
         model = self.model = shard_model(model, d, param_dtype=torch.bfloat16 if bf16_gpu else None)
+        if tstate is not None and d.enabled:  # rank 0's weights, tensor by tensor, into every rank's shards
+            ck.broadcast_model_state(model, tstate.get("model", {}))
 
         # steps plan (every epoch known up front: all ranks agree on the step count)
         cap = a.total_seq_len

@@ -96,3 +96,19 @@ def test_samples_noise_is_per_row_not_per_position(source):
     assert (r0, r1) == (q0, q1)
     torch.testing.assert_close(first.aux[0, s0:s0 + l0] - b.aux[0, s0:s0 + l0],
                                second.aux[0, t0:t0 + m0] - swapped.aux[0, t0:t0 + m0], rtol=0, atol=1e-6)
+
+
+def test_fast_finite_check_is_isfinite():
+    from speculators_core.hidden_states.files import all_finite
+
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.bfloat16, torch.float16, torch.float32):
+        x = torch.randn(50, 4, 16, generator=g).to(dtype)
+        assert all_finite(x)
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            y = x.clone()
+            y[17, 2, 5] = bad
+            assert not all_finite(y)
+        big = torch.full((4, 1, 2), torch.finfo(dtype).max, dtype=dtype)  # finite, but its sum overflows
+        assert all_finite(big) == bool(torch.isfinite(big).all()) is True
+        assert all_finite(x[:0])
