@@ -111,3 +111,17 @@ def test_sampler_keeps_sampling_the_readable_gpus(monkeypatch, tmp_path):
         time.sleep(0.05)
     s.stop()
     assert [g["index"] for g in s.history[0]["gpus"]] == [0, 2]
+
+
+def test_advice_in_a_container_does_not_call_processes_foreign(monkeypatch):
+    from speculators_core.config import RunConfig
+    from speculators_core.runs.advice import assignment_warnings
+
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    monkeypatch.setattr(gpu, "in_pid_namespace", lambda: True)
+    probe = probe_gpus({})
+    cfg = RunConfig()
+    cfg.hidden_states.gpus, cfg.training.gpus = [0], [2]
+    text = "\n".join(assignment_warnings(cfg, probe.gpus, None))
+    assert "GPU 2 already has 12.0 GiB in use by 1 process(es) that cannot be attributed" in text
+    assert "pid 1" not in text
