@@ -55,6 +55,10 @@ class Eagle3Drafter(nn.Module):
         self.attention = "auto"
         #: flex: the kernel's block size (rows are padded to a multiple of it)
         self.flex_block = 128
+        #: flex: pad every row to this length (the trainer: total_seq_len rounded up to the block) so
+        #: the compiled kernel sees one row length, not one per multiple of 128 (each a recompile);
+        #: padding blocks are skipped by the block mask. None = the next multiple of the block.
+        self.flex_pad_to: Optional[int] = None
 
     # -- frozen parts -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -124,7 +128,7 @@ class Eagle3Drafter(nn.Module):
         if mode == "flex":  # pad the row to the kernel's block (padding: doc -1, no loss, never read)
             from speculators_core.model.flex import padded_len
 
-            Tp = padded_len(T, self.flex_block)
+            Tp = padded_len(max(T, self.flex_pad_to or 0), self.flex_block)
             if Tp != T:
                 extra = Tp - T
                 input_ids, loss_mask, position_ids = (F.pad(x, (0, extra)) for x in (input_ids, loss_mask, position_ids))

@@ -88,6 +88,11 @@ def flex_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bl
     fn = fa.flex_attention
     if compiled:
         if _compiled is None:
+            import torch._dynamo
+
+            # one graph per (row length, TTT step) forward and backward: more than dynamo's default
+            # 8 when rows vary; past the limit dynamo would run flex eagerly (the scores materialised)
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             _compiled = torch.compile(fa.flex_attention)
         fn = _compiled
     return fn(q, keys, values, block_mask=block_mask, enable_gqa=keys.shape[1] != q.shape[1])

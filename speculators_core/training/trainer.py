@@ -145,6 +145,9 @@ class Trainer:
         bf16_gpu = d.device.type == "cuda" and self.precision.torch_dtype == torch.bfloat16 and self.precision.autocast
         if bf16_gpu:  # the frozen embedding/verifier head: the target's own bf16 (half of fp32; the CPU keeps fp32)
             model.frozen_to(torch.bfloat16)
+        from speculators_core.model.flex import padded_len
+
+        model.flex_pad_to = padded_len(a.total_seq_len)  # flex (CUDA): one row length, one compiled kernel
         model = self.model = shard_model(model, d, param_dtype=torch.bfloat16 if bf16_gpu else None)
         if tstate is not None and d.enabled:  # rank 0's weights, tensor by tensor, into every rank's shards
             ck.broadcast_model_state(model, tstate.get("model", {}))

@@ -162,3 +162,34 @@ def test_compiled_flex_kernel_reads_the_extended_block_mask():
     assert calls == [112, 224, 336]   # padded to 112 = 7 blocks of 16, one key block more per step
     for x, y in zip(out[1], ref[1]):
         torch.testing.assert_close(x.loss_sum, y.loss_sum, rtol=1e-5, atol=1e-5)
+
+
+def test_fixed_row_length_for_the_compiled_kernel(flex_backward_on_cpu):
+    """`flex_pad_to` (the trainer's total_seq_len rounded up to the block): every row is padded to
+    one length (one compiled kernel) and the loss is unchanged."""
+    import speculators_core.model.flex as flex
+
+    m = tiny(ttt=2, layers=1).float().eval()
+    m.flex_block = 16
+    lengths_seen = []
+    real_fn = flex.flex_attention
+
+    def spy(q, k, v, bm, compiled=None):
+        lengths_seen.append(q.shape[2])
+        return real_fn(q, k, v, bm, compiled=False)
+
+    flex.flex_attention = spy
+    try:
+        with torch.no_grad():
+            for lengths in ([7, 5], [30, 9]):
+                b = batch(lengths, seed=1)
+                b = type(b)(b.input_ids, b.aux.float(), b.verifier_last.float(), b.loss_mask, b.position_ids,
+                            b.doc_ids, b.num_samples, b.num_tokens, b.counted)
+                m.attention, m.flex_pad_to = "dense", None
+                ref = m(b.input_ids, b.aux, b.verifier_last, b.loss_mask, b.position_ids, b.doc_ids)[0]
+                m.attention, m.flex_pad_to = "flex", 64
+                got = m(b.input_ids, b.aux, b.verifier_last, b.loss_mask, b.position_ids, b.doc_ids)[0]
+                torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    finally:
+        flex.flex_attention = real_fn
+    assert set(lengths_seen) == {64}
