@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# Drafter training throughput on one GPU, in well under five minutes: a Qwen3-8B-sized drafter
-# (H=4096, draft vocab 32000) on synthetic hidden states, 8192-token packed rows, 3 TTT steps.
-# Prints tokens/s, peak GPU memory, model FLOPs per token and the fraction of the GPU's bf16 peak.
-#   benchmarks/gpu_bench.sh            (uses .venv/bin/python when present, else python3)
+# The first GPU check, in under five minutes: the real trainer path (python -m speculators_core.train,
+# FSDP2 under torchrun when NPROC > 1, the prefetcher, noise, an offline cache of random hidden
+# states) for the Qwen3-8B-shaped drafter (H=4096, draft vocab 32000, 3 TTT steps) at 8192 tokens
+# per row, no download. Prints tokens/s, the data-wait share of step time, peak GPU memory (and the
+# memory-fit prediction beside it) and the share of the GPU's bf16 peak FLOP/s; then the bare
+# training step (train_bench.py) for comparison.
+#   benchmarks/gpu_bench.sh                 (NPROC=2 to train on two GPUs with FSDP2)
+#   benchmarks/gpu_bench.sh --small         (a tiny shape on the CPU: checks the script itself)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}
+if [ "${1:-}" = "--small" ]; then
+  timeout 280 "$PY" benchmarks/trainer_bench.py --small --device cpu --nproc "${NPROC:-1}" --steps 6 --warmup 2
+  exit 0
+fi
+NPROC=${NPROC:-1}
+if [ -z "${CUDA_VISIBLE_DEVICES:-}" ]; then
+  export CUDA_VISIBLE_DEVICES=$(seq -s, 0 $((NPROC - 1)))
+fi
+export CUDA_DEVICE_ORDER=PCI_BUS_ID
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-timeout 280 "$PY" benchmarks/train_bench.py --size qwen3-8b --device cuda --total-seq-len 8192 --steps 20 --warmup 3 --dtype auto
-timeout 120 "$PY" benchmarks/train_bench.py --size qwen3-8b --device cuda --total-seq-len 4096 --steps 10 --warmup 2 --json --dtype auto
+timeout 230 "$PY" benchmarks/trainer_bench.py --device cuda --nproc "$NPROC" --total-seq-len 8192 --steps 40 --warmup 8 \
+  --timeout 220
+timeout 60 "$PY" benchmarks/train_bench.py --size qwen3-8b --device cuda --total-seq-len 8192 --steps 10 --warmup 3 \
+  --dtype auto

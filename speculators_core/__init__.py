@@ -56,6 +56,7 @@ _export("speculators_core.runs.compare", "RunCurves", "config_diff", "compare_te
 _export("speculators_core.errors", "SpeculatorsError")
 _export("speculators_core.doctor", run_doctor="run_checks", DoctorCheck="Check")
 _export("speculators_core.data.mask_view", "RowView", "row_view", "MaskViewError")
+_export("speculators_core.config.memory_checks", "run_memory", gpu_memory_of_probe="gpu_memory_of_probe")
 _EXPORTS["run_layout"] = ("speculators_core.runs.layout", None)
 
 __all__ = sorted(_EXPORTS)

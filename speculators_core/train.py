@@ -43,21 +43,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     metrics = MetricsWriter(run_dir / "metrics.jsonl" if d.is_main else None, args.logger,
                             run_name=Path(args.save_path).name)
     try:
-        Trainer(args, d, metrics).run()
-    except SpeculatorsError as exc:
-        metrics.write("end", status="failed", message=f"{type(exc).__name__}: {exc}")
+        try:
+            Trainer(args, d, metrics).run()
+        except SpeculatorsError as exc:
+            metrics.write("end", status="failed", message=f"{type(exc).__name__}: {exc}")
+            metrics.close()
+            return report("train", exc)
+        except BaseException as exc:
+            metrics.write("end", status="failed", message=f"{type(exc).__name__}: {exc}")
+            metrics.close()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        metrics.write("end", status="completed", message="")
         metrics.close()
-        return report("train", exc)
-    except BaseException as exc:
-        metrics.write("end", status="failed", message=f"{type(exc).__name__}: {exc}")
-        metrics.close()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    metrics.write("end", status="completed", message="")
-    metrics.close()
-    distributed.cleanup(d)
-    return 0
+        return 0
+    finally:  # also after a failure: the process group (NCCL's communicators) is released, not leaked
+        distributed.cleanup(d)
 
 
 if __name__ == "__main__":

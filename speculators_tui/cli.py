@@ -70,11 +70,17 @@ def cmd_presets_show(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     cfg, source, _ = _load(args.config)
-    plan = plan_run(cfg)
+    from speculators_core import gpu_memory_of_probe, probe_gpus, run_memory
+
+    gpu_memory = gpu_memory_of_probe(probe_gpus()) if (cfg.training.gpus or cfg.hidden_states.gpus) else {}
+    plan = plan_run(cfg, gpu_memory=gpu_memory)
     if plan.target is None:
         print(f"note: target checks skipped: {plan.target_note}", file=sys.stderr)
     else:
         print(f"target: {plan.target.summary()}")
+        memory = run_memory(cfg, plan.target, gpu_memory)
+        for line in memory.lines() if memory else []:
+            print(f"memory: {line}")
     for p in plan.problems:
         print(f"{p.severity}: {p}", file=sys.stderr if p.severity == "error" else sys.stdout)
     if plan.errors:

@@ -87,8 +87,10 @@ def resolved_layer_ids(cfg: RunConfig, num_layers: Optional[int]) -> Optional[li
     return default_layer_ids(num_layers)
 
 
-def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Problem]:
-    """All problems of `cfg`. Checks that need the target's config.json use `target` when given."""
+def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None,
+             gpu_memory: Optional[typing.Mapping[int, int]] = None) -> list[Problem]:
+    """All problems of `cfg`. Checks that need the target's config.json use `target` when given;
+    `gpu_memory` (GPU index -> bytes, from NVML or declared hardware) adds the memory-fit check."""
     P: list[Problem] = []
     m, d, hs, t, r = cfg.model, cfg.data, cfg.hidden_states, cfg.training, cfg.run
 
@@ -190,10 +192,11 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
             P.append(Problem("training.draft_vocab_size",
                              f"{t.draft_vocab_size} is larger than the target's vocabulary ({target.vocab_size})",
                              f"use at most {target.vocab_size}"))
-        if hs.max_model_len and hs.max_model_len < d.seq_length:
+        if hs.max_model_len and hs.max_model_len < d.seq_length + 1:  # the prompt + the one token generated
             P.append(Problem("hidden_states.max_model_len",
-                             f"{hs.max_model_len} is shorter than data.seq_length {d.seq_length}; long samples would be rejected",
-                             f"set max_model_len >= {d.seq_length}", "warning"))
+                             f"{hs.max_model_len} is shorter than data.seq_length {d.seq_length} + 1 (a request is "
+                             f"the sample and one generated token); long samples would be rejected",
+                             f"set max_model_len >= {d.seq_length + 1}", "warning"))
     if t.total_seq_len < d.seq_length:
         P.append(Problem("training.total_seq_len",
                          f"{t.total_seq_len} is shorter than data.seq_length {d.seq_length}; longer samples are cut",
@@ -206,6 +209,11 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None) -> list[Prob
     from speculators_core.config.regenerate_checks import regenerate_problems
 
     P += regenerate_problems(cfg, Problem)
+
+    if target is not None and gpu_memory:
+        from speculators_core.config.memory_checks import memory_problems
+
+        P += memory_problems(cfg, target, gpu_memory)
     # A NaN/inf field gets one problem (not finite), not also the range checks it slips through.
     bad = {p.field for p in P if "not a finite number" in p.message}
     P = [p for p in P if p.field not in bad or "not a finite number" in p.message]

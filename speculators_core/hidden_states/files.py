@@ -280,9 +280,21 @@ def check_tensors(data: dict, path: PathLike, expected_ids: Optional[Sequence[in
             raise HiddenStatesError(f"{path}: {ids.shape[0]} tokens in the file, {len(expected_ids)} sent")
         if not torch.equal(ids, torch.as_tensor(list(expected_ids), dtype=torch.int64)):
             raise HiddenStatesError(f"{path}: token_ids in the file differ from the ids sent")
-    if not torch.isfinite(hs).all():
+    if not all_finite(hs):
         raise HiddenStatesError(f"{path}: hidden_states contain NaN or Inf")
     return HiddenStates(hidden_states=hs, token_ids=ids)
+
+
+def all_finite(hs) -> bool:
+    """`torch.isfinite(hs).all()`, fast: a NaN or Inf anywhere makes the fp32 column sums non-finite,
+    and summing is ~25x cheaper than isfinite on bf16 on a CPU (a 8192-token row of an 8B target:
+    ~0.1 s instead of ~3 s). Only when a sum is not finite (a NaN/Inf, or finite values summing past
+    fp32's range) does the exact element-wise test decide."""
+    import torch
+
+    if hs.numel() == 0 or bool(torch.isfinite(hs.sum(dim=0, dtype=torch.float32)).all()):
+        return True
+    return bool(torch.isfinite(hs).all())
 
 
 def load_cached(cache_dir: PathLike, row_id: Union[int, str]) -> Optional[HiddenStates]:

@@ -20,6 +20,7 @@ from torch import nn
 
 from speculators_core.model.config import DrafterConfig
 from speculators_core.model.layers import DecoderLayer, RMSNorm, doc_blocks, rope_cos_sin, rope_inv_freq
+from speculators_core.model.loss import soft_cross_entropy, target_probs
 
 
 @dataclass
@@ -49,8 +50,15 @@ class Eagle3Drafter(nn.Module):
         self.register_buffer("d2t", torch.zeros(Vd, dtype=torch.int64), persistent=False)
         self.register_buffer("t2d", torch.zeros(V, dtype=torch.bool), persistent=False)
         #: "dense" (one masked attention over the packed row), "blocked" (per document, see
-        #: layers.blocked_attention; the same result), or "auto" = blocked on the CPU, dense elsewhere.
+        #: layers.blocked_attention; the same result), "flex" (FlexAttention with a block-sparse
+        #: mask, model/flex.py; the same result) or "auto" = flex on CUDA, blocked on the CPU.
         self.attention = "auto"
+        #: flex: the kernel's block size (rows are padded to a multiple of it)
+        self.flex_block = 128
+        #: flex: pad every row to this length (the trainer: total_seq_len rounded up to the block) so
+        #: the compiled kernel sees one row length, not one per multiple of 128 (each a recompile);
+        #: padding blocks are skipped by the block mask. None = the next multiple of the block.
+        self.flex_pad_to: Optional[int] = None
 
     # -- frozen parts -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -76,13 +84,31 @@ class Eagle3Drafter(nn.Module):
         self.lm_head.weight.copy_(self.verifier_lm_head.float())
         self.norm.weight.copy_(self.verifier_norm.float())
 
+    def attention_mode(self, device: torch.device) -> str:
+        if self.attention == "auto":
+            return "flex" if device.type == "cuda" else "blocked"
+        if self.attention not in ("dense", "blocked", "flex"):
+            raise ValueError(f"attention {self.attention!r}: use auto, dense, blocked or flex")
+        return self.attention
+
+    @torch.no_grad()
+    def frozen_to(self, dtype: torch.dtype) -> None:
+        """Store the frozen embedding and verifier head in `dtype` (bf16 on a GPU: the target's own
+        checkpoint dtype, so lossless for a bf16 target; half the memory of fp32)."""
+        self.embed_tokens = self.embed_tokens.to(dtype)
+        self.verifier_lm_head = self.verifier_lm_head.to(dtype)
+
     # -- forward ----------------------------------------------------------------------------------
     def targets(self, verifier_last: torch.Tensor) -> torch.Tensor:
         """Verifier logits restricted to the draft vocabulary [B, T, Vd] (no grad)."""
         with torch.no_grad():
             x = verifier_last.float()
             x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg.rms_norm_eps) * self.verifier_norm.float()
-            return F.linear(x.to(self.verifier_lm_head.dtype), self.verifier_lm_head)
+            w = self.verifier_lm_head
+            if torch.is_autocast_enabled(x.device.type):
+                return F.linear(x, w)  # autocast runs it in its dtype (bf16), whatever w is stored in
+            dt = torch.promote_types(x.dtype, w.dtype)  # bf16-stored head: fp32; a float64 model: float64
+            return F.linear(x.to(dt), w.to(dt))
 
     def forward(self, input_ids: torch.Tensor, aux: torch.Tensor, verifier_last: torch.Tensor,
                 loss_mask: torch.Tensor, position_ids: torch.Tensor, doc_ids: torch.Tensor,
@@ -97,13 +123,32 @@ class Eagle3Drafter(nn.Module):
         """
         steps = ttt_steps or self.cfg.ttt_steps
         B, T = input_ids.shape
+        mode = self.attention_mode(input_ids.device)
+        T_out = T
+        if mode == "flex":  # pad the row to the kernel's block (padding: doc -1, no loss, never read)
+            from speculators_core.model.flex import padded_len
+
+            Tp = padded_len(max(T, self.flex_pad_to or 0), self.flex_block)
+            if Tp != T:
+                extra = Tp - T
+                input_ids, loss_mask, position_ids = (F.pad(x, (0, extra)) for x in (input_ids, loss_mask, position_ids))
+                doc_ids = F.pad(doc_ids, (0, extra), value=-1)
+                aux, verifier_last = (F.pad(x, (0, 0, 0, extra)) for x in (aux, verifier_last))
+                T = Tp
         targets = self.targets(verifier_last)
         target_ids = targets.argmax(-1)
+        # the target's probabilities and negative entropy: once per batch, shared by every step
+        tprobs, negent = target_probs(targets)
+        del targets
         valid_base = (loss_mask > 0) & (doc_ids >= 0)
 
-        blocked = self.attention == "blocked" or (self.attention == "auto" and input_ids.device.type == "cpu")
-        blocks = doc_blocks(doc_ids) if blocked else None
-        if blocks is None:
+        blocks = doc_blocks(doc_ids) if mode == "blocked" else None
+        flex_masks = None
+        if mode == "flex":
+            from speculators_core.model.flex import TTTBlockMask
+
+            flex_masks = TTTBlockMask(doc_ids, self.flex_block)
+        elif blocks is None:
             same_doc = (doc_ids[:, :, None] == doc_ids[:, None, :])
             causal = torch.ones(T, T, dtype=torch.bool, device=input_ids.device).tril()
             block0 = (same_doc & causal)[:, None]                      # [B, 1, T, T]
@@ -117,9 +162,11 @@ class Eagle3Drafter(nn.Module):
         full_prev: Optional[torch.Tensor] = None
         for k in range(steps):
             ids_k = input_ids if k == 0 else F.pad(input_ids[:, k:], (0, k), value=0)
-            emb = F.embedding(ids_k, self.embed_tokens)
+            emb = F.embedding(ids_k, self.embed_tokens).to(h.dtype)  # a bf16-stored table: exact in fp32
             cos, sin = rope_cos_sin(self.inv_freq, position_ids + k)
-            if blocks is not None:
+            if flex_masks is not None:
+                mask = flex_masks.step(k)
+            elif blocks is not None:
                 mask = blocks
             else:
                 mask = block0 if k == 0 else torch.cat([block0] + [diag] * k, dim=-1)
@@ -131,13 +178,12 @@ class Eagle3Drafter(nn.Module):
             h = x
             logits = self.lm_head(self.norm(h))
             if return_logits:
-                logits_out.append(logits)
+                logits_out.append(logits[:, :T_out])
             # step k at column i predicts the target of column i + k (same document only)
             n = T - k
             valid = valid_base[:, k:] & (doc_ids[:, k:] == doc_ids[:, :n])
-            logp = F.log_softmax(logits[:, :n].float(), dim=-1)
-            tlogp = F.log_softmax(targets[:, k:].float(), dim=-1)
-            kl = (tlogp.exp() * (tlogp - logp)).sum(-1)
+            # KL(p || q) = sum p log p - sum p log q, without an fp32 [T, vocab] per step
+            kl = negent[:, k:] + soft_cross_entropy(logits[:, :n], tprobs[:, k:])
             vf = valid.float()
             loss_sum = (kl * vf).sum()
             count = vf.sum()

@@ -84,6 +84,19 @@ def doc_blocks(doc_ids: torch.Tensor) -> Optional[list[list[tuple[int, int]]]]:
     return out
 
 
+def fast_sdpa(q: torch.Tensor):
+    """On CUDA, SDPA limited to the fused kernels: with the TTT mask a silent fallback to the math
+    kernel would keep fp32 [heads, T, (k+1)T] scores (an OOM at 8192 tokens), so it fails loudly
+    instead. Elsewhere (the CPU) no restriction."""
+    import contextlib
+
+    if not q.is_cuda:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION])
+
+
 def blocked_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                       blocks: list[list[tuple[int, int]]]) -> torch.Tensor:
     """What `scaled_dot_product_attention(q, keys, values, mask)` gives for the TTT mask (causal
@@ -99,15 +112,17 @@ def blocked_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         for s, e in blocks[b]:
             qs = q[b:b + 1, :, s:e]
             if steps == 1:
-                pieces.append(F.scaled_dot_product_attention(qs, keys[b:b + 1, :, s:e], values[b:b + 1, :, s:e],
-                                                             is_causal=True))
+                with fast_sdpa(qs):
+                    pieces.append(F.scaled_dot_product_attention(qs, keys[b:b + 1, :, s:e], values[b:b + 1, :, s:e],
+                                                                 is_causal=True))
                 continue
             ks = torch.cat([keys[b:b + 1, :, j * T + s:j * T + e] for j in range(steps)], dim=2)
             vs = torch.cat([values[b:b + 1, :, j * T + s:j * T + e] for j in range(steps)], dim=2)
             L = e - s
             causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
             eye = torch.eye(L, dtype=torch.bool, device=q.device)
-            pieces.append(F.scaled_dot_product_attention(qs, ks, vs, attn_mask=torch.cat([causal] + [eye] * (steps - 1), -1)))
+            with fast_sdpa(qs):
+                pieces.append(F.scaled_dot_product_attention(qs, ks, vs, attn_mask=torch.cat([causal] + [eye] * (steps - 1), -1)))
         rows.append(torch.cat(pieces, dim=2))
     return torch.cat(rows, dim=0)
 
@@ -135,12 +150,18 @@ class Attention(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         keys = k if past is None else torch.cat([past[0], k], dim=2)
         values = v if past is None else torch.cat([past[1], v], dim=2)
+        if not isinstance(mask, (torch.Tensor, list)):  # a flex BlockMask: GQA without repeating K/V
+            from speculators_core.model.flex import flex_attention
+
+            out = flex_attention(q, keys, values, mask)
+            return self.o_proj(out.transpose(1, 2).reshape(B, T, self.heads * self.head_dim)), (k, v)
         if self.kv_heads != self.heads:
             rep = self.heads // self.kv_heads
             keys = keys.repeat_interleave(rep, dim=1)
             values = values.repeat_interleave(rep, dim=1)
         if isinstance(mask, torch.Tensor):
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+            with fast_sdpa(q):
+                out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         else:
             out = blocked_attention(q, keys, values, mask)
         return self.o_proj(out.transpose(1, 2).reshape(B, T, self.heads * self.head_dim)), (k, v)

@@ -46,7 +46,7 @@ class RunPlan:
 
 def plan_run(cfg: cfgmod.RunConfig, target: Optional["TargetInfo"] = None, run_dir: Optional[str] = None,
              environ: Optional[Mapping[str, str]] = None, *, source: str = "",
-             load_target: bool = True) -> RunPlan:
+             load_target: bool = True, gpu_memory: Optional[Mapping[int, int]] = None) -> RunPlan:
     """The plan of a run of `cfg`. target None: read from the target's config.json when reachable
     (`load_target`; False = plan without the target's facts, as a caller that knows it is unreachable)."""
     note = None
@@ -54,7 +54,7 @@ def plan_run(cfg: cfgmod.RunConfig, target: Optional["TargetInfo"] = None, run_d
         from speculators_core.target import try_load_target
 
         target, note = try_load_target(cfg.model.target)
-    problems = cfgmod.validate(cfg, target)
+    problems = cfgmod.validate(cfg, target, gpu_memory)
     try:
         stages = build_stages(cfg, target, run_dir=run_dir, environ=environ)
         script = render_script(stages, cfg, source)

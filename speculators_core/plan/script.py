@@ -131,7 +131,7 @@ def _server_block(server: Stage, cfg: RunConfig, names: dict[str, str]) -> list[
     timeout = int(start_timeout) if math.isfinite(start_timeout) else 900  # validate reports NaN/inf
     return [
         _comment(f"# server: {server.description}"),
-        f"mkdir -p -- {shlex.quote(cfg.storage_dir)}",
+        f"mkdir -p -- {shlex.quote(server.storage_dir or cfg.storage_dir)}",
         _multiline(server, cfg, names) + " &",
         "SERVER_PID=$!",
         "stop_server() {",

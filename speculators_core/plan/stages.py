@@ -48,6 +48,8 @@ class Stage:
     #: When the stage need not run: "model_built" (the demo target's marker exists), "prepared"
     #: (the prepared dataset matches its inputs), None = always run.
     skip_if: Optional[str] = None
+    #: The server's hidden-states directory, absolute (plan/storage.py); "" for other stages.
+    storage_dir: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,7 +137,7 @@ def cpu_threads(cores: int, train_procs: int, train_on_cpu: bool, server_on_cpu:
     cores, ten times slower than one thread each). When the server and the trainer run on the CPU at
     the same time (`concurrent`: the trainer asks the server while it trains), the cores are split
     evenly between the server and the training processes; a process alone on the CPU gets all of it.
-    GPU training processes are left to torchrun's default.
+    GPU training processes get a share of the cores (up to 8) when the server is not on the CPU.
     """
     cores = max(1, cores)
     procs = max(1, train_procs)
@@ -146,7 +148,9 @@ def cpu_threads(cores: int, train_procs: int, train_on_cpu: bool, server_on_cpu:
         return CpuThreads(server=cores if server_on_cpu else None, train=max(1, cores // procs))
     if server_on_cpu:  # training on GPUs: leave each training process a core for its data path
         return CpuThreads(server=max(1, cores - procs), train=None)
-    return CpuThreads(server=None, train=None)
+    # GPU training alone on the CPU: torchrun's default of 1 thread would starve the data path
+    # (collate, pinned copies, cache reads); a share of the cores each, up to 8
+    return CpuThreads(server=None, train=max(1, min(8, cores // procs)))
 
 
 def _server_extra_args(hs, needs_vllm: bool) -> list[str]:
@@ -300,10 +304,13 @@ def build_stages(
                             description="tokenise chat data, build loss masks and token_freq.pt", skip_if="prepared"))
 
     # 2. Hidden-states server.
+    from speculators_core.plan.storage import planned_storage_dir
+
+    storage = planned_storage_dir(cfg, target, run_dir)
     server_env: dict[str, str] = {"CUDA_VISIBLE_DEVICES": _visible(hs.gpus, environ), **thread_env(threads.server)}
     engine = get_engine(hs.engine)
     request = dict(
-        python=hs.python or py, model=model, layer_ids=list(layer_ids), storage_dir=cfg.storage_dir,
+        python=hs.python or py, model=model, layer_ids=list(layer_ids), storage_dir=storage,
         host=hs.host, port=hs.port, gpus=list(hs.gpus), device=hs.device, dtype=hs.dtype,
         data_parallel_size=hs.data_parallel_size, tensor_parallel_size=hs.tensor_parallel_size,
         gpu_memory_utilization=hs.gpu_memory_utilization, max_model_len=hs.max_model_len,
@@ -327,11 +334,12 @@ def build_stages(
             server_from.update(key_from)  # HfEngine.launch passed --api-key-env NAME
     if not external:
         stages.append(Stage("server", argv, env=server_env, env_from=server_from, kind="server", log="server.log",
-                            health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc))
+                            health_url=endpoint_url(cfg).rsplit("/v1", 1)[0] + "/health", description=desc,
+                            storage_dir=storage))
 
     on_missing, on_generate = MODE_FLAGS[t.mode]
     client_flags = {
-        "--hidden-states-storage": cfg.storage_dir,
+        "--hidden-states-storage": storage,
         "--max-in-flight": t.max_in_flight,
         "--max-files-on-disk": t.max_files_on_disk,
         "--api-key-env": hs.api_key_env or None,
@@ -399,4 +407,18 @@ def build_stages(
                                     + (f" on each of {cfg.cluster.training_nodes} nodes, this is node "
                                        f"{cfg.cluster.node_rank}" if cfg.cluster.training_nodes > 1 else "") + ", "
                                     f"{'GPU ' + ','.join(map(str, t.gpus)) if t.gpus else 'CPU'}, {t.mode})"))
+    gpu_env(stages, cfg, environ)
     return stages
+
+
+def gpu_env(stages: list[Stage], cfg: RunConfig, environ: Mapping[str, str]) -> None:
+    """Every stage numbers GPUs as NVML does (by PCI bus; CUDA's default is fastest first), so the GPU
+    panel, the split and the processes agree; torch stages on GPUs get the expandable-segments
+    allocator (less fragmentation with the TTT steps' growing tensors). The user's own values win."""
+    for st in stages:
+        if "CUDA_DEVICE_ORDER" not in environ:
+            st.env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+        torch_on_gpu = (st.name == "train" and cfg.training.gpus) or \
+            (st.name == "server" and cfg.hidden_states.engine == "hf" and cfg.hidden_states.gpus)
+        if torch_on_gpu and "PYTORCH_CUDA_ALLOC_CONF" not in environ:
+            st.env.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")

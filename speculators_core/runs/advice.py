@@ -100,7 +100,8 @@ def suggest_split(gpus: list[GpuInfo], target: Optional[TargetInfo], cfg: RunCon
     free = [g for g in gpus if g.is_idle()]
     busy = [g for g in gpus if not g.is_idle()]
     for g in busy:
-        who = ", ".join(f"{p.name} (pid {p.pid})" for p in g.processes) or "unknown processes"
+        who = ", ".join(f"{p.name} (pid {p.pid})" for p in g.processes if p.attributable) or (
+            "processes that cannot be attributed (host PIDs in a container)" if g.processes else "unknown processes")
         warnings.append(f"GPU {g.index} is already in use ({g.mem_used_mb / 1024:.1f} GiB by {who}); "
                         f"it is left out of the split")
     pool = free if free else list(gpus)
@@ -188,9 +189,12 @@ def assignment_warnings(cfg: RunConfig, gpus: list[GpuInfo], target: Optional[Ta
         g = by_index.get(i)
         if g is None:
             continue
-        foreign = list(g.processes)
+        foreign = [p for p in g.processes if p.attributable]
+        unknown = [p for p in g.processes if not p.attributable]  # a PID namespace: whose, cannot be told
         if foreign or g.mem_used_mb > 0.05 * g.mem_total_mb:
-            who = ", ".join(f"{p.name} (pid {p.pid}, {p.mem_mb / 1024:.1f} GiB)" for p in foreign) or "another process"
+            who = ", ".join(f"{p.name} (pid {p.pid}, {p.mem_mb / 1024:.1f} GiB)" for p in foreign) or (
+                f"{len(unknown)} process(es) that cannot be attributed (NVML reports host PIDs inside this "
+                f"container)" if unknown else "another process")
             out.append(f"GPU {i} already has {g.mem_used_mb / 1024:.1f} GiB in use by {who}")
     weights = target.weight_bytes() if target is not None else None
     server = [by_index[i] for i in hs.gpus if i in by_index]

@@ -26,6 +26,9 @@ class GpuProcess:
     pid: int
     name: str
     mem_mb: float
+    #: False in a PID namespace (a container): NVML gives host PIDs, which name no process here, so
+    #: whether it is one of ours cannot be told.
+    attributable: bool = True
 
 
 @dataclass
@@ -41,14 +44,21 @@ class GpuInfo:
     #: NVML's index (differs from `index` under CUDA_VISIBLE_DEVICES) and the GPU's UUID.
     nvml_index: int = -1
     uuid: str = ""
+    #: Why NVML could not read this GPU ("" = read); such a GPU is listed, never called idle.
+    error: str = ""
+    #: The MIG instance CUDA_VISIBLE_DEVICES named (its UUID); the figures are the parent GPU's.
+    mig: str = ""
 
     @property
     def mem_free_mb(self) -> float:
         return max(0.0, self.mem_total_mb - self.mem_used_mb)
 
     def is_idle(self, own_pids: frozenset[int] = frozenset()) -> bool:
-        """No foreign compute process and under 5% of its memory in use."""
-        foreign = [p for p in self.processes if p.pid not in own_pids]
+        """No foreign compute process and under 5% of its memory in use (processes that cannot be
+        attributed, in a PID namespace, are judged by the memory alone)."""
+        if self.error:
+            return False
+        foreign = [p for p in self.processes if p.attributable and p.pid not in own_pids]
         return not foreign and self.mem_used_mb <= 0.05 * self.mem_total_mb
 
 
@@ -61,11 +71,14 @@ class GpuProbe:
         return {"gpus": [asdict(g) for g in self.gpus], "error": self.error}
 
 
-def visible_nvml_indices(environ: Mapping[str, str], count: int, uuids: list[str]) -> tuple[list[int], Optional[str]]:
+def visible_nvml_indices(environ: Mapping[str, str], count: int, uuids: list[str],
+                         mig_parents: Optional[Mapping[str, int]] = None) -> tuple[list[int], Optional[str]]:
     """NVML indices the process may use, in CUDA order, from CUDA_VISIBLE_DEVICES.
 
-    Entries are integers or (prefixes of) UUIDs as CUDA accepts them; as in CUDA, the list stops at
-    the first invalid entry. Returns (indices, note) where note explains a truncated/empty list.
+    Entries are integers or (prefixes of) UUIDs as CUDA accepts them; a MIG instance's UUID
+    (`MIG-...`, from `mig_parents`: MIG UUID -> parent NVML index) stands for its parent GPU. As in
+    CUDA, the list stops at the first invalid entry. Returns (indices, note) where note explains a
+    truncated/empty list.
     """
     raw = environ.get("CUDA_VISIBLE_DEVICES")
     if raw is None:
@@ -79,9 +92,12 @@ def visible_nvml_indices(environ: Mapping[str, str], count: int, uuids: list[str
         if entry.lstrip("-").isdigit():
             n = int(entry)
             idx = n if 0 <= n < count else None
+        elif entry.startswith("MIG-") and mig_parents:
+            parents = {n for u, n in mig_parents.items() if u == entry or u.startswith(entry)}
+            idx = parents.pop() if len(parents) == 1 else None
         elif entry:
-            matches = [i for i, u in enumerate(uuids) if u == entry or u.startswith(entry)
-                       or u.startswith("GPU-" + entry)]
+            matches = [i for i, u in enumerate(uuids) if u and (u == entry or u.startswith(entry)
+                       or u.startswith("GPU-" + entry))]
             idx = matches[0] if len(matches) == 1 else None
         if idx is None or idx in out:
             note = f"CUDA_VISIBLE_DEVICES={raw}: entry {entry!r} is not a GPU of this machine ({count} found)"
@@ -132,7 +148,45 @@ def _opt(fn, *args, scale: float = 1.0) -> Optional[float]:
     return None if v is None else float(v) / scale
 
 
-def _read_gpu(nv, handle, index: int, nvml_index: int, name: str, uuid: str, with_processes: bool) -> GpuInfo:
+def in_pid_namespace() -> bool:
+    """True inside a PID namespace other than the host's (a container): /proc/self/status lists
+    this process's PID in each nested namespace (NSpid), more than one entry when nested."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    return len(line.split()) > 2
+    except OSError:
+        pass
+    return False
+
+
+def _unreadable(index: int, nvml_index: int, uuid: str, exc: BaseException) -> GpuInfo:
+    return GpuInfo(index=index, name="unreadable GPU", mem_total_mb=0.0, mem_used_mb=0.0, util=None,
+                   power_w=None, temp_c=None, nvml_index=nvml_index, uuid=uuid,
+                   error=f"NVML: {str(exc) or type(exc).__name__}")
+
+
+def _mig_parents(nv, handles: list) -> dict[str, int]:
+    """MIG instance UUID -> its parent's NVML index (none where MIG is off or unsupported)."""
+    out: dict[str, int] = {}
+    for n, h in enumerate(handles):
+        if h is None:
+            continue
+        try:
+            slots = int(nv.nvmlDeviceGetMaxMigDeviceCount(h))
+        except Exception:
+            continue
+        for j in range(slots):
+            try:
+                out[_text(nv.nvmlDeviceGetUUID(nv.nvmlDeviceGetMigDeviceHandleByIndex(h, j)))] = n
+            except Exception:  # an empty slot
+                continue
+    return out
+
+
+def _read_gpu(nv, handle, index: int, nvml_index: int, name: str, uuid: str, with_processes: bool,
+              pid_namespace: bool = False) -> GpuInfo:
     mem = nv.nvmlDeviceGetMemoryInfo(handle)
     util = None
     try:
@@ -152,6 +206,10 @@ def _read_gpu(nv, handle, index: int, nvml_index: int, name: str, uuid: str, wit
                     continue
                 seen.add(p.pid)
                 used = getattr(p, "usedGpuMemory", None)
+                if pid_namespace:  # host PIDs: /proc here does not know them (or names another process)
+                    procs.append(GpuProcess(int(p.pid), "cannot attribute (host PID, this is a container)",
+                                            float(used) / MB if used else 0.0, attributable=False))
+                    continue
                 procs.append(GpuProcess(int(p.pid), _process_name(int(p.pid)), float(used) / MB if used else 0.0))
     return GpuInfo(
         index=index, name=name, mem_total_mb=float(mem.total) / MB, mem_used_mb=float(mem.used) / MB,
@@ -174,15 +232,35 @@ def probe_gpus(environ: Optional[Mapping[str, str]] = None) -> GpuProbe:
         return GpuProbe([], err)
     try:
         count = nv.nvmlDeviceGetCount()
-        handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-        uuids = [_text(nv.nvmlDeviceGetUUID(h)) for h in handles]
-        visible, note = visible_nvml_indices(environ, count, uuids)
+        handles, uuids, failed = [], [], {}
+        for i in range(count):  # one GPU NVML cannot read (fallen off the bus, ...) voids only itself
+            try:
+                h = nv.nvmlDeviceGetHandleByIndex(i)
+                uuids.append(_text(nv.nvmlDeviceGetUUID(h)))
+                handles.append(h)
+            except Exception as exc:
+                handles.append(None)
+                uuids.append("")
+                failed[i] = exc
+        visible, note = visible_nvml_indices(environ, count, uuids, _mig_parents(nv, handles))
         if count == 0:
             return GpuProbe([], "no GPU: the NVIDIA driver reports 0 GPUs")
         if not visible:
             return GpuProbe([], f"no GPU: {note}")
-        gpus = [_read_gpu(nv, handles[n], i, n, _text(nv.nvmlDeviceGetName(handles[n])), uuids[n], True)
-                for i, n in enumerate(visible)]
+        names = [e.strip() for e in environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+        pidns = in_pid_namespace()
+        gpus = []
+        for i, n in enumerate(visible):
+            if n in failed:
+                gpus.append(_unreadable(i, n, uuids[n], failed[n]))
+                continue
+            try:
+                g = _read_gpu(nv, handles[n], i, n, _text(nv.nvmlDeviceGetName(handles[n])), uuids[n], True, pidns)
+            except Exception as exc:
+                g = _unreadable(i, n, uuids[n], exc)
+            if i < len(names) and names[i].startswith("MIG-"):
+                g.mig = names[i]
+            gpus.append(g)
         return GpuProbe(gpus, None)
     except Exception as exc:
         return GpuProbe([], f"no GPU: NVML query failed: {exc}")
@@ -201,6 +279,11 @@ def describe(probe: GpuProbe) -> list[str]:
     for g in probe.gpus:
         util = f"{g.util:.0f}%" if g.util is not None else "?"
         extra = f" (NVML {g.nvml_index})" if g.nvml_index not in (-1, g.index) else ""
+        if g.error:
+            lines.append(f"GPU {g.index}{extra}: unreadable ({g.error})")
+            continue
+        if g.mig:
+            extra += f" [MIG instance {g.mig} of this GPU]"
         lines.append(f"GPU {g.index}{extra}: {g.name}, {g.mem_used_mb / 1024:.1f}/{g.mem_total_mb / 1024:.1f} GiB "
                      f"used, util {util}" + (f", {g.power_w:.0f} W" if g.power_w is not None else "")
                      + (f", {g.temp_c:.0f} C" if g.temp_c is not None else ""))
@@ -269,10 +352,18 @@ class GpuSampler:
             return
         try:
             count = nv.nvmlDeviceGetCount()
-            handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-            uuids = [_text(nv.nvmlDeviceGetUUID(h)) for h in handles]
-            names = [_text(nv.nvmlDeviceGetName(h)) for h in handles]  # slow-changing: read once
-            visible, note = visible_nvml_indices(self.environ, count, uuids)
+            handles, uuids, names = [], [], []
+            for i in range(count):  # a GPU NVML cannot read is left out, not the whole sampler
+                try:
+                    h = nv.nvmlDeviceGetHandleByIndex(i)
+                    uuids.append(_text(nv.nvmlDeviceGetUUID(h)))
+                    names.append(_text(nv.nvmlDeviceGetName(h)))  # slow-changing: read once
+                    handles.append(h)
+                except Exception:
+                    handles.append(None)
+                    uuids.append("")
+                    names.append("unreadable GPU")
+            visible, note = visible_nvml_indices(self.environ, count, uuids, _mig_parents(nv, handles))
             if not visible:
                 self.error = f"no GPU: {note or 'the NVIDIA driver reports 0 GPUs'}"
                 return
@@ -282,7 +373,13 @@ class GpuSampler:
                     record = {"time": time.time(), "gpus": []}
                     groups = _call_groups(self._groups)
                     for i, n in enumerate(visible):
-                        g = _read_gpu(nv, handles[n], i, n, names[n], uuids[n], with_processes=groups is not None)
+                        try:
+                            if handles[n] is None:
+                                raise RuntimeError("no NVML handle")
+                            g = _read_gpu(nv, handles[n], i, n, names[n], uuids[n], with_processes=groups is not None)
+                        except Exception as exc:  # this GPU only: the others are still sampled
+                            self.error = f"GPU {i}: sampling failed: {exc}"
+                            continue
                         record["gpus"].append({
                             "index": i, "name": g.name, "util": g.util, "mem_used_mb": round(g.mem_used_mb, 1),
                             "mem_total_mb": round(g.mem_total_mb, 1), "power_w": g.power_w, "temp_c": g.temp_c,

@@ -264,16 +264,21 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
                 self._save()
         if server is not None and self._stage_state(server.name)["status"] == "pending":
             self._stage_state(server.name)["status"] = "skipped"
-        sweep_scratch(self.run_dir, self.cfg.storage_dir, self._server_since, self._event)
+        sweep_scratch(self.run_dir, self._storage_dir(), self._server_since, self._event)
         self.state.update(status="completed", finished=time.time(), stage=None)
         self._event("run_finished", "all stages finished")
         self._save()
         return 0
 
+    def _storage_dir(self) -> str:
+        """The server's scratch directory as planned (absolute; /dev/shm by default on GPUs)."""
+        server = next((s for s in self.stages if s.kind == "server"), None)
+        return (server.storage_dir if server is not None else "") or self.cfg.storage_dir
+
     def _wind_down(self, status: str) -> None:
         """Stop every child, clean the scratch directory, mark what was running failed, set `status`."""
         self._stop_children()
-        sweep_scratch(self.run_dir, self.cfg.storage_dir, self._server_since, self._event)
+        sweep_scratch(self.run_dir, self._storage_dir(), self._server_since, self._event)
         layout.mark_interrupted(self.state, status)
 
     def _failed(self, message: str, rc: int = 1) -> int:

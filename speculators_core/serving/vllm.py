@@ -98,8 +98,6 @@ def vllm_serve_argv(
         argv += ["--host", host]
     if not given("--port"):
         argv += ["--port", str(port)]
-    if not given("--enable-chunked-prefill", "--no-enable-chunked-prefill"):
-        argv.append("--no-enable-chunked-prefill")
     if trust_remote_code and not given("--trust-remote-code"):
         argv.append("--trust-remote-code")
     return argv + list(vllm_args)

@@ -310,13 +310,64 @@ def load_resumable(save_dir: Path, log: Optional[Callable[[str], None]] = None) 
     return None
 
 
+class ResumeFailed(SpeculatorsError):
+    """Rank 0 could not load the checkpoint to resume from (its own error says why)."""
+
+    fix = "see rank 0's message above"
+
+
+def load_resumable_on_rank0(save_dir: Path, d, log: Optional[Callable[[str], None]] = None) -> Optional[Resumable]:
+    """`load_resumable` read by rank 0 only (each rank reading multi-GB optimizer pickles from a
+    shared filesystem multiplies the I/O and host memory by the world size). The other ranks get the
+    small parts (epoch, path, trainer state without the weights, scheduler state) by a broadcast and
+    an empty optimizer state: `restore` and `broadcast_model_state` send them the tensors. An error
+    on rank 0 stops every rank (rank 0 with its own error)."""
+    if not d.enabled:
+        return load_resumable(save_dir, log=log)
+    import torch.distributed as dist
+
+    payload: list = [None]
+    err: Optional[BaseException] = None
+    if d.is_main:
+        try:
+            res = load_resumable(save_dir, log=log)
+            payload[0] = ("ok", None if res is None else {
+                "epoch": res.epoch, "path": str(res.path), "scheduler_state": res.scheduler_state,
+                "trainer_state": {k: v for k, v in res.trainer_state.items() if k != "model"}})
+        except BaseException as exc:  # told to the other ranks, then raised here
+            err = exc
+            payload[0] = ("error", f"{type(exc).__name__}: {exc}")
+    dist.broadcast_object_list(payload, src=0)
+    if d.is_main:
+        if err is not None:
+            raise err
+        return res
+    kind, body = payload[0]
+    if kind == "error":
+        raise ResumeFailed(f"rank 0 could not load the checkpoint to resume from: {body}")
+    if body is None:
+        return None
+    return Resumable(body["epoch"], Path(body["path"]), body["trainer_state"], {}, body["scheduler_state"])
+
+
+def broadcast_model_state(model, full_state: dict) -> None:
+    """Rank 0's full model state dict into every rank's (sharded) model; the others pass {}."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    set_model_state_dict(model, full_state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+
+
 def restore(resume: Resumable, model, opt, sched, scaler) -> tuple[int, int, tuple]:
     """Load a resumed checkpoint's optimizer, scheduler, RNG and fp16 loss-scaler state into the live
-    objects; returns (start_epoch, step, (best_val_loss, best_epoch))."""
+    objects; returns (start_epoch, step, (best_val_loss, best_epoch)). Under torchrun the optimizer
+    state is rank 0's, broadcast tensor by tensor (`load_resumable_on_rank0`)."""
+    import torch.distributed as dist
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
     tstate = resume.trainer_state
-    set_optimizer_state_dict(model, opt, resume.optimizer_state, options=StateDictOptions(full_state_dict=True))
+    multi = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    set_optimizer_state_dict(model, opt, resume.optimizer_state,
+                             options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=multi))
     sched.load_state_dict(resume.scheduler_state)
     set_rng_state(tstate.get("rng", {}))
     if tstate.get("scaler") and scaler.is_enabled():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -55,15 +56,18 @@ def barrier(d: Dist) -> None:
         dist.barrier()
 
 
-def shard_model(model: torch.nn.Module, d: Dist) -> torch.nn.Module:
-    """FSDP2: each decoder layer is its own unit, the rest (fc, norm, lm_head) the root unit."""
+def shard_model(model: torch.nn.Module, d: Dist, param_dtype: Optional[torch.dtype] = None) -> torch.nn.Module:
+    """FSDP2 with the whole drafter as one unit: its decoder layers run once per TTT step, so a unit
+    per layer would be all-gathered (and resharded) ttt_steps times per forward; one unit is gathered
+    once per forward and once per backward. `param_dtype` (bf16 training): the gathered parameters
+    and the gradients' compute in bf16, gradients reduced in fp32, the sharded master copy fp32."""
     if not d.enabled:
         return model
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    for layer in model.layers:
-        fully_shard(layer)
-    fully_shard(model)
+    mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32) if param_dtype is not None \
+        else MixedPrecisionPolicy()
+    fully_shard(model, mp_policy=mp)
     return model
 
 

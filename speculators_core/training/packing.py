@@ -82,17 +82,22 @@ class Batch:
     num_samples: int
     num_tokens: int       # real (non-padding) tokens
     counted: bool = True
+    #: (row id, start, length) of each sample in the row: where `source.noise_on_device` adds its noise
+    spans: tuple = ()
 
     def to(self, device, non_blocking: bool = True) -> "Batch":
         kw = dict(device=device, non_blocking=non_blocking)
         return Batch(self.input_ids.to(**kw), self.aux.to(**kw), self.verifier_last.to(**kw),
                      self.loss_mask.to(**kw), self.position_ids.to(**kw), self.doc_ids.to(**kw),
-                     self.num_samples, self.num_tokens, self.counted)
+                     self.num_samples, self.num_tokens, self.counted, self.spans)
 
     def pin_memory(self) -> "Batch":
         return Batch(self.input_ids.pin_memory(), self.aux.pin_memory(), self.verifier_last.pin_memory(),
                      self.loss_mask.pin_memory(), self.position_ids.pin_memory(), self.doc_ids.pin_memory(),
-                     self.num_samples, self.num_tokens, self.counted)
+                     self.num_samples, self.num_tokens, self.counted, self.spans)
+
+    def tensors(self) -> tuple:
+        return (self.input_ids, self.aux, self.verifier_last, self.loss_mask, self.position_ids, self.doc_ids)
 
 
 def collate(samples: list[Sample], aux_size: int, hidden_size: int, counted: bool = True,
@@ -108,8 +113,10 @@ def collate(samples: list[Sample], aux_size: int, hidden_size: int, counted: boo
     pos = torch.zeros(T, dtype=torch.int64)
     doc = torch.full((T,), -1, dtype=torch.int64)
     o = 0
+    spans = []
     for d, s in enumerate(samples):
         t = s.length
+        spans.append((s.row_id, o, t))
         ids[o:o + t] = s.input_ids
         aux[o:o + t] = s.aux.to(dtype)
         last[o:o + t] = s.verifier_last.to(dtype)
@@ -117,4 +124,5 @@ def collate(samples: list[Sample], aux_size: int, hidden_size: int, counted: boo
         pos[o:o + t] = torch.arange(1, t + 1)
         doc[o:o + t] = d
         o += t
-    return Batch(ids[None], aux[None], last[None], mask[None], pos[None], doc[None], len(samples), n, counted)
+    return Batch(ids[None], aux[None], last[None], mask[None], pos[None], doc[None], len(samples), n, counted,
+                 tuple(spans))

@@ -25,7 +25,7 @@ import torch
 
 from speculators_core.errors import SpeculatorsError
 from speculators_core.training.data import PreparedData, Sample, make_sample
-from speculators_core.training.packing import StepItem, collate
+from speculators_core.training.packing import Batch, StepItem, collate
 
 
 #: consecutive rows (per rank) whose hidden states could not be obtained before training stops
@@ -136,13 +136,53 @@ class _Pending:
         return sample
 
 
+def _noise_seed(seed: int, epoch: int, row_id: int) -> int:
+    return (seed * 1_000_003 + epoch) * 10_000_019 + row_id
+
+
 def add_noise(sample: Sample, noise: float, seed: int, epoch: int) -> Sample:
     """Uniform noise in [-noise, noise] on the aux states, reproducible per (seed, epoch, row)."""
     if noise <= 0:
         return sample
-    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 10_000_019 + sample.row_id)
+    g = torch.Generator().manual_seed(_noise_seed(seed, epoch, sample.row_id))
     aux = sample.aux.float() + (torch.rand(sample.aux.shape, generator=g) * 2 - 1) * noise
     return Sample(sample.row_id, sample.input_ids, aux, sample.verifier_last, sample.loss_mask)
+
+
+def noise_on_device(batch: Batch, noise: float, seed: int, epoch: int) -> Batch:
+    """`add_noise` on a collated batch, where it lives (the GPU, after the copy): the same per-row
+    generator seeds, the sum computed in fp32 and stored in the batch's dtype (bf16 when training
+    in bf16: the value autocast gives the first linear layer either way). On the CPU the values are
+    the old path's exactly; on a GPU the generator is the device's (other numbers, same law)."""
+    if noise <= 0 or not batch.spans:
+        return batch
+    aux = batch.aux.clone()
+    dev = aux.device
+    for row_id, start, length in batch.spans:
+        g = torch.Generator(device=dev).manual_seed(_noise_seed(seed, epoch, row_id))
+        n = (torch.rand((length, aux.shape[-1]), generator=g, device=dev) * 2 - 1) * noise
+        aux[0, start:start + length] = (aux[0, start:start + length].float() + n).to(aux.dtype)
+    return Batch(batch.input_ids, aux, batch.verifier_last, batch.loss_mask, batch.position_ids, batch.doc_ids,
+                 batch.num_samples, batch.num_tokens, batch.counted, batch.spans)
+
+
+class DeviceBatch:
+    """A batch copied to the GPU on the prefetcher's side stream; `get()` makes the current stream
+    wait for the copy (an event, not a sync) and ties the tensors' memory to it."""
+
+    def __init__(self, host: Batch, device: torch.device, stream) -> None:
+        with torch.cuda.stream(stream):
+            self.batch = host.to(device, non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record(stream)
+        self.host = host  # the pinned source must outlive the asynchronous copy
+
+    def get(self) -> Batch:
+        cur = torch.cuda.current_stream(self.batch.aux.device)
+        cur.wait_event(self.event)
+        for t in self.batch.tensors():
+            t.record_stream(cur)
+        return self.batch
 
 
 class Prefetcher:
@@ -154,11 +194,19 @@ class Prefetcher:
 
     def __init__(self, source: RowSource, steps: list[StepItem], *, aux_size: int, hidden_size: int,
                  noise: float = 0.0, seed: int = 0, epoch: int = 0, lookahead: int = 4,
-                 pin_memory: bool = False) -> None:
+                 pin_memory: bool = False, dtype: torch.dtype = torch.float32, device_noise: bool = False,
+                 device: Optional[torch.device] = None) -> None:
+        """dtype: of the collated aux/verifier states (bf16 when training in bf16 on a GPU: half the
+        bytes to copy, no bf16->fp32 pass on the CPU). device_noise: leave the noise to the consumer
+        (`noise_on_device` after the copy). device (CUDA): copy each pinned batch there on a side
+        stream; the iterator then yields batches already on the device."""
         self.source, self.steps = source, steps
         self.aux_size, self.hidden_size = aux_size, hidden_size
         self.noise, self.seed, self.epoch = noise, seed, epoch
         self.lookahead, self.pin = max(1, lookahead), pin_memory
+        self.dtype, self.device_noise = dtype, device_noise
+        self.device = device if device is not None and device.type == "cuda" else None
+        self.stream = torch.cuda.Stream(device=self.device) if self.device is not None else None
         self.out: queue.Queue = queue.Queue(maxsize=max(2, lookahead // 2))
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
@@ -183,11 +231,13 @@ class Prefetcher:
                 item, futures = pending.popleft()
                 samples = [s for s in (f.result() for f in futures) if s is not None]
                 submit_next()
-                if self.noise > 0:
+                if self.noise > 0 and not self.device_noise:
                     samples = [add_noise(s, self.noise, self.seed, self.epoch) for s in samples]
-                batch = collate(samples, self.aux_size, self.hidden_size, counted=item.counted)
-                if self.pin:
+                batch = collate(samples, self.aux_size, self.hidden_size, counted=item.counted, dtype=self.dtype)
+                if self.pin or self.device is not None:
                     batch = batch.pin_memory()
+                if self.device is not None:
+                    batch = DeviceBatch(batch, self.device, self.stream)
                 self._put(batch)
             self._put(self._END)
         except BaseException as exc:  # handed to the training loop
@@ -210,6 +260,8 @@ class Prefetcher:
                 return
             if isinstance(obj, BaseException):
                 raise obj
+            if isinstance(obj, DeviceBatch):
+                obj = obj.get()
             yield obj, wait
 
     def close(self) -> None:

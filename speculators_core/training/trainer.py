@@ -78,7 +78,7 @@ class Trainer:
         barrier(d)
         # resume point: the latest checkpoint that loads completely (a corrupt one: the previous epoch);
         # epoch directories none of which loads are an error, never a fresh start over them
-        resume = ck.load_resumable(save_dir, log=self.log) if a.resume else None
+        resume = ck.load_resumable_on_rank0(save_dir, d, log=self.log) if a.resume else None
         if a.resume and resume is None:
             self.log(f"--resume: no checkpoint in {save_dir}; starting from scratch")
         resume_from = (resume.epoch, resume.path) if resume is not None else None
@@ -138,11 +138,19 @@ class Trainer:
                 raise preflight.TrainUsageError(f"{pretrained_cfg_dir}/model.safetensors lacks {', '.join(missing)}")
             model.load_state_dict({k: init_tensors[k].float() for k in own})
         tstate = resume.trainer_state if resume is not None else None
-        if tstate is not None:
+        if tstate is not None and "model" in tstate:  # rank 0 (the others get it broadcast below)
             model.load_state_dict(tstate["model"])
         self.cfg = cfg
         model.to(d.device)
-        model = self.model = shard_model(model, d)
+        bf16_gpu = d.device.type == "cuda" and self.precision.torch_dtype == torch.bfloat16 and self.precision.autocast
+        if bf16_gpu:  # the frozen embedding/verifier head: the target's own bf16 (half of fp32; the CPU keeps fp32)
+            model.frozen_to(torch.bfloat16)
+        from speculators_core.model.flex import padded_len
+
+        model.flex_pad_to = padded_len(a.total_seq_len)  # flex (CUDA): one row length, one compiled kernel
+        model = self.model = shard_model(model, d, param_dtype=torch.bfloat16 if bf16_gpu else None)
+        if tstate is not None and d.enabled:  # rank 0's weights, tensor by tensor, into every rank's shards
+            ck.broadcast_model_state(model, tstate.get("model", {}))
 
         # steps plan (every epoch known up front: all ranks agree on the step count)
         cap = a.total_seq_len
@@ -207,7 +215,7 @@ class Trainer:
 
         from speculators_core.training.distributed import all_reduce_sum
         from speculators_core.training.preflight import LossGuard
-        from speculators_core.training.source import Prefetcher
+        from speculators_core.training.source import Prefetcher, noise_on_device
 
         a, d, cfg, model = self.args, self.d, self.cfg, self.model
         K = cfg.ttt_steps
@@ -219,13 +227,17 @@ class Trainer:
                 break
             model.train()
             items = plans[epoch]
+            # on a GPU: bf16 batches (when training in bf16) copied on a side stream, noise added there
             pf = Prefetcher(self.source, items, aux_size=cfg.num_aux * H, hidden_size=H, noise=a.noise,
-                            seed=a.seed, epoch=epoch, pin_memory=dev.type == "cuda")
+                            seed=a.seed, epoch=epoch, pin_memory=dev.type == "cuda", dtype=self._batch_dtype(),
+                            device_noise=dev.type == "cuda", device=dev)
             try:
                 t_prev = time.perf_counter()
                 for i, (batch, wait) in enumerate(pf):
                     t0 = time.perf_counter()
                     b = batch.to(dev)
+                    if pf.device_noise:
+                        b = noise_on_device(b, a.noise, a.seed, epoch)
                     counts = self._valid_counts(b, K)
                     all_reduce_sum(counts, d)
                     loss, stats = self._forward(b, counts)
@@ -254,6 +266,8 @@ class Trainer:
                            "samples_per_s": red["samples"] / max(step_time, 1e-9),
                            "data_wait_s": wait, "compute_s": compute, "step_time_s": step_time,
                            "skipped_rows": int(red["skipped"]), **hs}
+                    if dev.type == "cuda":  # the allocator's high-water mark (this rank), for the memory-fit check
+                        rec["peak_mem_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
                     self.metrics.write("train", **rec)
                     if d.is_main and (step % 10 == 0 or step == 1):
                         print(f"[train] epoch {epoch} step {step}/{total_steps} loss {rec['loss']:.4f} "
@@ -266,6 +280,14 @@ class Trainer:
                 pf.close()
             val = self._validate(val_plan, epoch, step, K)
             best = self._save(epoch, step, val, best, save_dir, stopped=stop)
+
+    def _batch_dtype(self):
+        """bf16 batches on a GPU training in bf16 (the hidden states are bf16 already: lossless, half
+        the copy); fp32 elsewhere (the CPU's fp32 path stays exactly as it was)."""
+        import torch
+
+        bf16 = self.precision.torch_dtype == torch.bfloat16 and self.precision.autocast
+        return torch.bfloat16 if (bf16 and self.d.device.type == "cuda") else torch.float32
 
     def _valid_counts(self, b, K):
         import torch
@@ -358,7 +380,8 @@ class Trainer:
         acc = None
         samples = 0.0
         pf = Prefetcher(self.source, val_plan, aux_size=cfg.num_aux * cfg.hidden_size,
-                        hidden_size=cfg.hidden_size, noise=0.0, pin_memory=self.d.device.type == "cuda")
+                        hidden_size=cfg.hidden_size, noise=0.0, pin_memory=self.d.device.type == "cuda",
+                        dtype=self._batch_dtype(), device=self.d.device)
         try:
             with torch.no_grad():
                 for batch, _ in pf:

@@ -80,7 +80,10 @@ class ReviewScreen(Screen):
         target = self.app.target  # type: ignore[attr-defined]
         self.query_one("#config-text", Static).update(
             Syntax(dumps_config(self.cfg, include_defaults=True), "toml", theme="ansi_dark", word_wrap=True))
-        self.plan = plan_run(self.cfg, target, source=self.app.config_source, load_target=False)  # type: ignore[attr-defined]
+        from speculators_core import gpu_memory_of_probe
+
+        self.plan = plan_run(self.cfg, target, source=self.app.config_source, load_target=False,  # type: ignore[attr-defined]
+                             gpu_memory=gpu_memory_of_probe(getattr(self.app, "gpu_result", None)))
         self.script = self.plan.script
         self.slurm = self.cfg.cluster.multi_node
         if self.slurm:  # several nodes: the sbatch script (what `export --format slurm` writes; it needs no
@@ -126,8 +129,22 @@ class ReviewScreen(Screen):
         if stages is None:
             return Text("")
         names = " → ".join(s.name for s in stages)
-        return Text(f"→ {names}; run directory {os.path.join(self.cfg.run.dir, self.cfg.run.name)}-<time>/ "
+        text = Text(f"→ {names}; run directory {os.path.join(self.cfg.run.dir, self.cfg.run.name)}-<time>/ "
                     f"(launch starts it in the background: leaving the app does not stop it)")
+        for line in self._memory_lines():
+            text.append(f"\n{line}", style="bold red" if "DOES NOT FIT" in line else "dim")
+        return text
+
+    def _memory_lines(self) -> list[str]:
+        """The predicted memory per GPU (memory_fit) beside each assigned GPU's memory."""
+        from speculators_core import gpu_memory_of_probe, run_memory
+
+        target = self.app.target  # type: ignore[attr-defined]
+        probe = getattr(self.app, "gpu_result", None)
+        if target is None or probe is None or not getattr(probe, "gpus", None):
+            return []
+        rm = run_memory(self.cfg, target, gpu_memory_of_probe(probe))
+        return ["memory: " + line for line in rm.lines()] if rm is not None and rm.fits else []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "launch" and (getattr(self, "errors", None) or getattr(self, "script", None) is None

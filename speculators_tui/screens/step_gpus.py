@@ -164,15 +164,30 @@ class GpuStep(WizardStep):
         table = self.query_one("#gpu-table", DataTable)
         cursor = table.cursor_row
         table.clear()
+        fits = self._memory_fits()
         for g in self.gpus:
             running = ", ".join(f"{p.name} ({p.mem_mb / 1024:.1f}G)" for p in g.processes) or "—"
             util = f"{g.util:.0f}%" if g.util is not None else "?"
             role = self._role(g.index)
+            memory = Text(f"{g.mem_used_mb / 1024:.1f}/{g.mem_total_mb / 1024:.0f} GiB")
+            fit = fits.get(g.index)
+            if fit is not None:  # the predicted need of its role (memory_fit), beside its memory
+                memory.append(f" · needs ~{fit.need_bytes / 2**30:.0f}", style="" if fit.ok else "bold red")
             table.add_row(str(g.index), Text(role, style=ROLE_STYLE.get(role, "")), g.name.removeprefix("NVIDIA "),
-                          f"{g.mem_used_mb / 1024:.1f}/{g.mem_total_mb / 1024:.0f} GiB", util, running,
-                          key=str(g.index))
+                          memory, util, running, key=str(g.index))
         if self.gpus:
             table.move_cursor(row=min(max(cursor, 0), len(self.gpus) - 1))
+
+    def _memory_fits(self) -> dict:
+        """GPU index -> its predicted memory fit (none when the target's shape is unknown)."""
+        from speculators_core import gpu_memory_of_probe, run_memory
+
+        target = self.app.target  # type: ignore[attr-defined]
+        probe = self.app.gpu_result  # type: ignore[attr-defined]
+        if target is None or probe is None:
+            return {}
+        rm = run_memory(self.cfg, target, gpu_memory_of_probe(probe))
+        return rm.per_gpu() if rm is not None else {}
 
     def _set_gpus(self, server: list[int], training: list[int]) -> None:
         hs = self.cfg.hidden_states

@@ -201,7 +201,8 @@ def test_vllm_on_cpu_gets_the_cpu_connector_and_eager_mode():
     (8, 2, True, True, False, (8, 4)),     # offline: the server is gone before training starts
     (8, 1, True, False, True, (None, 8)),  # server on a GPU: training has the CPU to itself
     (16, 2, False, True, True, (14, None)),  # training on GPUs: a core per training process
-    (16, 2, False, False, True, (None, None)),
+    (16, 2, False, False, True, (None, 8)),  # GPU training, GPU server: a share of the cores for the data path
+    (4, 8, False, False, True, (None, 1)),
 ])
 def test_cpu_thread_split(cores, procs, train_cpu, server_cpu, concurrent, expected):
     from speculators_core.plan.stages import cpu_threads

@@ -32,7 +32,10 @@ def at_step(step: int):
 
     async def before(pilot) -> None:
         await pilot.pause()
-        pilot.app.open_wizard(find_preset(PRESET).load(), f"{PRESET}.toml", step=step)
+        cfg = find_preset(PRESET).load()
+        if step == 3:  # the planner makes the storage directory absolute: not the test's temporary cwd
+            cfg.hidden_states.storage_dir = "/scratch/hs"
+        pilot.app.open_wizard(cfg, f"{PRESET}.toml", step=step)
         await settle(pilot)
         from speculators_tui.screens.start import StartScreen
 
