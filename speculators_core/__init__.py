@@ -33,7 +33,7 @@ _export("speculators_core.plan.plan", "plan_run")
 _export("speculators_core.plan.stages", "Stage", "build_stages")
 _export("speculators_core.plan.script", "render_script")
 _export("speculators_core.plan.slurm", "render_slurm")
-_export("speculators_core.runs.hardware", "declared_gpus", "gpu_memory_for_plan", "plan_gpus", "plan_warnings",
+_export("speculators_core.runs.hardware", "declared_gpus", "gpu_memory_for_plan", "gpu_memory_map", "plan_gpus", "plan_warnings",
         "suggest_cluster_split")
 _export("speculators_core.serving.engines", "ENGINES", "get_engine")
 _export("speculators_core.runs.control", "start_detached", "stop_run", "is_running")

@@ -70,9 +70,9 @@ def cmd_presets_show(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     cfg, source, _ = _load(args.config)
-    from speculators_core import gpu_memory_of_probe, probe_gpus, run_memory
+    from speculators_core import gpu_memory_map, run_memory
 
-    gpu_memory = gpu_memory_of_probe(probe_gpus()) if (cfg.training.gpus or cfg.hidden_states.gpus) else {}
+    gpu_memory = gpu_memory_map(cfg, probe_now=bool(cfg.training.gpus or cfg.hidden_states.gpus))
     plan = plan_run(cfg, gpu_memory=gpu_memory)
     if plan.target is None:
         print(f"note: target checks skipped: {plan.target_note}", file=sys.stderr)

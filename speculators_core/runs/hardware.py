@@ -44,6 +44,15 @@ def gpu_memory_for_plan(cfg: RunConfig, probe: Optional[GpuProbe] = None) -> lis
     return [g.mem_total_mb / 1024 for g in plan_gpus(cfg, probe)]
 
 
+def gpu_memory_map(cfg: RunConfig, probe: Optional[GpuProbe] = None, probe_now: bool = False) -> dict[int, int]:
+    """GPU index -> total bytes, what the memory-fit check compares with: the declared GPUs when
+    hardware is declared ([cluster]), else `probe`'s (NVML); without a probe, NVML is asked only
+    when `probe_now` (the app passes its own probe and never blocks on NVML)."""
+    if not cfg.cluster.declared and probe is None and not probe_now:
+        return {}
+    return {g.index: int(g.mem_total_mb * 1024 * 1024) for g in plan_gpus(cfg, probe) if g.mem_total_mb}
+
+
 @dataclass
 class ClusterAdvice(Advice):
     serving_nodes: int = 0

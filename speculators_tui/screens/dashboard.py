@@ -92,6 +92,7 @@ class DashboardScreen(Screen):
         #: "applying…" while the fix is being applied, then the keys it changed.
         self.fix_note: Optional[str] = None
         self.attention = Attention(self.run_dir.name)
+        self._polled = False  # a poll of the run's files has completed
         self.watcher.pace_tracker.stall_factor = self.attention.settings.stall_factor
 
     def compose(self) -> ComposeResult:
@@ -249,6 +250,7 @@ class DashboardScreen(Screen):
         self._last_error = event.error
         if event.log_name and event.log_text:
             self.query_one(f"#log-view-{event.log_name}", Log).write(event.log_text)
+        self._polled = self._polled or not event.error
         self.update_view(full=event.changed)
         self._schedule(POLL_FINISHED_S if self.watcher.finished else POLL_S)
 
@@ -271,7 +273,8 @@ class DashboardScreen(Screen):
                                                                    getattr(w, "regenerate", None)))
         pace = w.pace(now)
         self.query_one("#pace", PaceLine).show(pace, w.status)
-        self.attention.check(self.app, w.status, w.warning, pace)
+        if self._polled:  # alerts compare with the run as first read, never with the empty watcher
+            self.attention.check(self.app, w.status, w.warning, pace)
         # The footer is rebuilt on refresh_bindings (costly): only when what it shows changes.
         keys = (w.finished, self._stopping, bool(w.warning and w.warning.get("fix_config")),
                 bool(self.watcher.checkpoints))

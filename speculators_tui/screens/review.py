@@ -80,10 +80,10 @@ class ReviewScreen(Screen):
         target = self.app.target  # type: ignore[attr-defined]
         self.query_one("#config-text", Static).update(
             Syntax(dumps_config(self.cfg, include_defaults=True), "toml", theme="ansi_dark", word_wrap=True))
-        from speculators_core import gpu_memory_of_probe
+        from speculators_core import gpu_memory_map
 
         self.plan = plan_run(self.cfg, target, source=self.app.config_source, load_target=False,  # type: ignore[attr-defined]
-                             gpu_memory=gpu_memory_of_probe(getattr(self.app, "gpu_result", None)))
+                             gpu_memory=gpu_memory_map(self.cfg, getattr(self.app, "gpu_result", None)))
         self.script = self.plan.script
         self.slurm = self.cfg.cluster.multi_node
         if self.slurm:  # several nodes: the sbatch script (what `export --format slurm` writes; it needs no
@@ -137,13 +137,13 @@ class ReviewScreen(Screen):
 
     def _memory_lines(self) -> list[str]:
         """The predicted memory per GPU (memory_fit) beside each assigned GPU's memory."""
-        from speculators_core import gpu_memory_of_probe, run_memory
+        from speculators_core import gpu_memory_map, run_memory
 
         target = self.app.target  # type: ignore[attr-defined]
-        probe = getattr(self.app, "gpu_result", None)
-        if target is None or probe is None or not getattr(probe, "gpus", None):
+        gpu_memory = gpu_memory_map(self.cfg, getattr(self.app, "gpu_result", None))
+        if target is None or not gpu_memory:
             return []
-        rm = run_memory(self.cfg, target, gpu_memory_of_probe(probe))
+        rm = run_memory(self.cfg, target, gpu_memory)
         return ["memory: " + line for line in rm.lines()] if rm is not None and rm.fits else []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -180,13 +180,13 @@ class GpuStep(WizardStep):
 
     def _memory_fits(self) -> dict:
         """GPU index -> its predicted memory fit (none when the target's shape is unknown)."""
-        from speculators_core import gpu_memory_of_probe, run_memory
+        from speculators_core import gpu_memory_map, run_memory
 
         target = self.app.target  # type: ignore[attr-defined]
-        probe = self.app.gpu_result  # type: ignore[attr-defined]
-        if target is None or probe is None:
+        gpu_memory = gpu_memory_map(self.cfg, self.app.gpu_result)  # type: ignore[attr-defined]
+        if target is None or not gpu_memory:
             return {}
-        rm = run_memory(self.cfg, target, gpu_memory_of_probe(probe))
+        rm = run_memory(self.cfg, target, gpu_memory)
         return rm.per_gpu() if rm is not None else {}
 
     def _set_gpus(self, server: list[int], training: list[int]) -> None:

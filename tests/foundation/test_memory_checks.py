@@ -67,3 +67,19 @@ def test_gpu_memory_of_an_nvml_probe():
     probe = GpuProbe([GpuInfo(0, "H100", 81559.0, 10.0, None, None, None), GpuInfo(1, "H100", 81559.0, 10.0, None, None, None)])
     assert gpu_memory_of_probe(probe) == {0: 81559 * 1024 * 1024, 1: 81559 * 1024 * 1024}
     assert gpu_memory_of_probe(GpuProbe([], "no GPU")) == {}
+
+
+def test_declared_hardware_feeds_the_memory_check_without_a_local_gpu():
+    """[cluster] declared GPUs are what the check compares with (no NVML on this machine): 16 GB
+    GPUs are too small for the reference recipe's trainer at 8192 tokens, 80 GB ones fit."""
+    from speculators_core.runs.hardware import gpu_memory_map
+
+    cfg = reference()
+    assert gpu_memory_map(cfg) == {}  # nothing declared, no probe: the app never blocks on NVML
+    cfg.cluster.gpus_per_node, cfg.cluster.gpu_memory_gb = 4, 80
+    gpus = gpu_memory_map(cfg)
+    assert set(gpus) == {0, 1, 2, 3} and all(abs(b - 80 * GIB) < GIB for b in gpus.values())
+    assert mem(validate(cfg, QWEN3_8B, gpus)) == []
+    cfg.cluster.gpu_memory_gb = 16
+    small = mem(validate(cfg, QWEN3_8B, gpu_memory_map(cfg)))
+    assert small and any("GPU 2" in p.message or "GPU 3" in p.message for p in small), small
