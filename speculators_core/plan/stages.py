@@ -30,7 +30,7 @@ SKIP_RULES = ("model_built", "prepared")
 
 @dataclass
 class Stage:
-    name: Literal["assets", "prepare", "server", "generate", "train"]
+    name: Literal["assets", "prepare", "server", "generate", "train", "evaluate"]
     argv: list[str]
     #: Variables added to the inherited environment (e.g. CUDA_VISIBLE_DEVICES).
     env: dict[str, str] = field(default_factory=dict)
@@ -325,6 +325,7 @@ def build_stages(
         "--dtype": t.dtype,
         "--trust-remote-code": m.trust_remote_code,
         "--run-dir": run_dir,
+        "--select-best-by": cfg.evaluation.select_best_by,
     }
     if t.mode != "offline":
         extra.update(client_flags)
@@ -336,4 +337,11 @@ def build_stages(
                         needs_server=t.mode != "offline", log="train.log",
                         description=f"train the EAGLE-3 drafter ({nproc} process{'es' if nproc > 1 else ''}, "
                                     f"{'GPU ' + ','.join(map(str, t.gpus)) if t.gpus else 'CPU'}, {t.mode})"))
+
+    # 4. Evaluate (after training, on the training GPUs or the CPU).
+    from speculators_core.plan.evaluate_stage import evaluate_stage
+
+    ev = evaluate_stage(cfg, run_dir, _visible(t.gpus, environ), omp or str(usable_cores() if cores is None else cores))
+    if ev is not None:
+        stages.append(ev)
     return stages
