@@ -37,8 +37,27 @@ def onpolicy_run(tiny_target, tmp_path_factory) -> OnPolicyRun:
     sys.path.insert(0, str(REPO))
     from benchmarks import acceptance_bench as ab
 
+    import torch
+
     work = tmp_path_factory.mktemp("onpolicy")
-    pairs, _ = ab.greedy_continuations(Path(tiny_target), ab.demo_prompts(), MAX_NEW_TOKENS)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pairs, _ = ab.greedy_continuations(Path(tiny_target), ab.demo_prompts(), MAX_NEW_TOKENS)
+    finally:
+        torch.set_num_threads(threads)
     data = ab.write_prepared(work / "data", pairs)
     ab.train_drafter(Path(tiny_target), data, work, epochs=EPOCHS, lr=3e-3)
     return OnPolicyRun(Path(tiny_target), data, work / "ckpt", work)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The hf engine's many tiny forwards run fastest on one thread (and do not fight the other
+    processes of a loaded test machine); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
