@@ -41,8 +41,15 @@ def _measure_vllm(args, ckpts, prompts, ks, max_len, out_dir: Path) -> tuple[lis
             raise EvaluateInputError("--endpoint measures the one drafter and K that server runs",
                                      fix="pass one checkpoint and one --num-speculative-tokens with --endpoint")
         c, n, s = run_prompts(args.endpoint, prompts, args.max_tokens, args.temperature)
-        per = [c.accepted_per_pos.get(i, 0.0) for i in range(max([ks[0], *[k + 1 for k in c.accepted_per_pos]]))]
-        out.append(res.result(ks[0], c.num_drafts, c.num_draft_tokens, c.num_accepted_tokens, per, n, s))
+        k = ks[0]
+        if c.num_drafts:  # the K that server really runs (its draft tokens per draft)
+            served = int(round(c.num_draft_tokens / c.num_drafts))
+            if served != k:
+                print(f"[evaluate] note: {args.endpoint} drafts {served} tokens per step, not "
+                      f"--num-speculative-tokens {k}: reporting K = {served}", flush=True)
+                k = served
+        per = [c.accepted_per_pos.get(i, 0.0) for i in range(k)]
+        out.append(res.result(k, c.num_drafts, c.num_draft_tokens, c.num_accepted_tokens, per, n, s))
         out[-1].update(checkpoint=str(ckpts[0].path), epoch=ckpts[0].epoch)
         return out, None
     py = _vllm_python(args)
