@@ -22,6 +22,10 @@ import torch
 import torch.nn.functional as F
 
 
+#: below this many target parameters the CPU engine runs on one thread
+SMALL_TARGET_PARAMS = 50_000_000
+
+
 @dataclass
 class Counts:
     num_drafts: int = 0
@@ -95,6 +99,10 @@ class HfEngine:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.target = AutoModelForCausalLM.from_pretrained(str(verifier), dtype=torch.float32).to(self.device).eval()
+        if self.device.type == "cpu" and sum(p.numel() for p in self.target.parameters()) < SMALL_TARGET_PARAMS:
+            # a small target's forwards are many tiny ops: thread hand-offs cost more than they give
+            # (several times slower with 2 threads on a busy machine), so one thread
+            torch.set_num_threads(1)
         self.drafter = Drafter(ckpt, verifier, self.device)
         self.aux_ids = list(self.drafter.cfg.aux_layer_ids)
         gen = getattr(self.target, "generation_config", None)
@@ -138,6 +146,8 @@ class HfEngine:
 
     def run(self, prompts: list[list[int]], k_steps: int, max_tokens: int) -> Counts:
         counts = Counts(accepted_per_pos=[0] * k_steps)
+        if prompts:  # warm-up (not counted): the first forwards of a process are slow
+            self.generate(prompts[0], k_steps, min(4, max_tokens), Counts(accepted_per_pos=[0] * k_steps))
         t0 = time.perf_counter()
         for p in prompts:
             self.generate(p, k_steps, max_tokens, counts)
