@@ -57,3 +57,26 @@ def test_vllm_engine_reports_vllms_own_counters_and_hf_and_the_replay_agree(onpo
     assert abs(best_val["acceptance_length"] - r["acceptance_length"]) <= 0.05, (best_val, r)
     # the replay closes the gap the old estimate left (it overstates what vLLM accepts)
     assert best_val["acceptance_length_estimate"] - r["acceptance_length"] > 0.1
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_engine_starts_its_own_servers_for_the_drafter_and_the_baseline(onpolicy_run, vllm_python_path,
+                                                                             tmp_path):
+    """What a run's evaluate stage does with engine = "vllm": `vllm serve CKPT` with the requested K
+    (here 2, not the checkpoint's 3), then the target alone for --baseline; both stopped after."""
+    from tests.onpolicy_fixtures import VLLM_CPU
+
+    out = tmp_path / "eval.json"
+    _evaluate(["--checkpoint", str(onpolicy_run.save / "checkpoint_best"), "--prompts", str(onpolicy_run.data),
+               "--num-prompts", "4", "--max-tokens", "32", "--num-speculative-tokens", "2", "--engine", "vllm",
+               "--python", vllm_python_path, "--baseline", "--output", str(out),
+               *[f"--vllm-arg={a}" for a in VLLM_CPU]])
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["num_speculative_tokens"] == 2 and r["num_drafts"] > 0 and r["num_draft_tokens"] == 2 * r["num_drafts"]
+    pp = r["per_position_acceptance"]
+    assert len(pp) == 2 and pp[0] >= pp[1] and r["acceptance_length"] == pytest.approx(1 + sum(pp))
+    assert 0 < r["output_tokens"] <= 4 * 32
+    assert r["baseline_tokens_per_s"] > 0 and r["speedup"] == pytest.approx(r["tokens_per_s"] / r["baseline_tokens_per_s"])
+    logs = sorted(p.name for p in tmp_path.glob("vllm-eval-*.log"))
+    assert logs == ["vllm-eval-baseline.log", "vllm-eval-checkpoint_best-k2.log"]
