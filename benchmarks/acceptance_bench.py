@@ -201,7 +201,8 @@ def run(work: Path, epochs: int, lr: float, held_out: int, max_new_tokens: int, 
     res = serve_and_measure(best, test_text, work, vllm_python, max_new_tokens)
     res.update(train_samples=len(pairs), generate_s=t_gen, train_s=t_train, best=str(os.path.realpath(best)),
                val_full_acc=[round(vals[-1][f"full_acc_{k}"], 3) for k in range(3)] if vals else None,
-               val_estimate=vals[-1]["acceptance_length"] if vals else None)
+               val_replayed=vals[-1]["acceptance_length"] if vals else None,
+               val_estimate=vals[-1].get("acceptance_length_estimate") if vals else None)
     return res
 
 

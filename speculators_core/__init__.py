@@ -41,7 +41,8 @@ _export("speculators_core.runs.rundir", "create_run_dir")
 _export("speculators_core.runs.supervisor", "Supervisor")
 _export("speculators_core.runs.rundir", "read_state", "list_runs", "run_environ", "tail_lines",
         load_run_config="load_config", read_run_stages="read_stages")
-_export("speculators_core.runs.reader", "RunReader", "format_event", "serve_command", "hms", "stage_icon")
+_export("speculators_core.runs.reader", "RunReader", "format_event", "serve_command", "hms", "stage_icon",
+        "measured_line", "measured_summary")
 _export("speculators_core.runs.gpu", "probe_gpus", "GpuProbe", "GpuInfo", "GpuProcess", describe_gpus="describe")
 _export("speculators_core.runs.advice", "suggest_split", "assignment_warnings")
 _export("speculators_core.procs", "pid_alive")

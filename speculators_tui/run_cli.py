@@ -23,7 +23,7 @@ from typing import Optional
 
 from speculators_core import (
     RunConfig, RunReader, config_errors, format_event, hms, list_runs, pid_alive, read_state, run_layout,
-    serve_command, stage_icon, validate_config,
+    measured_line, serve_command, stage_icon, validate_config,
 )
 
 
@@ -61,6 +61,10 @@ class RunFollower(RunReader):
             parts.append(f"val loss {self.last_val.get('loss', float('nan')):.4f}"
                          + (f", accept len {acc:.2f}" if acc is not None else ""))
         return ", ".join(parts)
+
+    def measured(self) -> str:
+        """The evaluate stage's measured acceptance length and the K to serve with ('' before it ran)."""
+        return measured_line(self.evals, (self.eval_best or {}).get("checkpoint"))
 
     def stage_line(self) -> str:
         stages = self.state.get("stages") or {}
@@ -176,6 +180,8 @@ def _summary(f: RunFollower, console=None) -> None:
         console.print(f"  best checkpoint: {f.best.get('path')} (val loss {f.best.get('val_loss')})")
         if st.get("status") == "completed":
             console.print(f"  serve it: {serve_command(str(f.best.get('path')))}", markup=False)
+    if f.evals:
+        console.print(f"  {f.measured()}", markup=False)
     if f.skipped_note():
         console.print(f"  [yellow]files: {f.skipped_note()}[/]")
     console.print(f"  run directory: {f.run_dir}")
@@ -314,6 +320,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"train:   {f.train_line()}")
     if f.best is not None:
         print(f"best:    {f.best.get('path')}")
+    if f.evals:
+        print(f"eval:    {f.measured()}")
     warnings = [e for e in events if e.get("event") in ("warning", "stage_failed", "run_failed")]
     if warnings:
         print("last:    " + format_event(warnings[-1]))

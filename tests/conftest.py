@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.vllm_fixtures"]
+pytest_plugins = ["tests.vllm_fixtures", "tests.onpolicy_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 

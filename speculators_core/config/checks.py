@@ -201,6 +201,7 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None,
         P.append(Problem("training.total_seq_len",
                          f"{t.total_seq_len} is shorter than data.seq_length {d.seq_length}; longer samples are cut",
                          f"set total_seq_len >= {d.seq_length}", "warning"))
+    P += evaluation_problems(cfg)
     P += safety.number_problems(cfg) + safety.layout_problems(cfg) + safety.env_problems(cfg)
     from speculators_core.config.cluster import cluster_problems
 
@@ -218,6 +219,32 @@ def validate(cfg: RunConfig, target: Optional["TargetInfo"] = None,
     bad = {p.field for p in P if "not a finite number" in p.message}
     P = [p for p in P if p.field not in bad or "not a finite number" in p.message]
     return located(cfg, P)
+
+
+def evaluation_problems(cfg: RunConfig) -> list[Problem]:
+    """The [evaluation] section (checked only when it is enabled, except select_best_by)."""
+    e, P = cfg.evaluation, []
+    if e.select_best_by not in ("val_loss", "acceptance_length"):
+        P.append(Problem("evaluation.select_best_by", f"unknown value {e.select_best_by!r}",
+                         "use val_loss or acceptance_length"))
+    if not e.enabled:
+        return P
+    if e.engine not in ("vllm", "hf"):
+        P.append(Problem("evaluation.engine", f"unknown engine {e.engine!r}", "use vllm or hf"))
+    if not e.num_speculative_tokens or any(k < 1 for k in e.num_speculative_tokens):
+        P.append(Problem("evaluation.num_speculative_tokens", f"needs K values of 1 or more, got {e.num_speculative_tokens}",
+                         "use e.g. [3], or [1, 2, 3, 4] for a sweep"))
+    if e.max_tokens < 1:
+        P.append(Problem("evaluation.max_tokens", f"must be positive, got {e.max_tokens}", "use e.g. 128"))
+    if e.num_prompts is not None and e.num_prompts < 1:
+        P.append(Problem("evaluation.num_prompts", f"must be positive, got {e.num_prompts}", "use e.g. 64"))
+    if e.prompts and not os.path.exists(os.path.expanduser(e.prompts)):
+        P.append(Problem("evaluation.prompts", f"{e.prompts!r} does not exist",
+                         "give a .jsonl of prompt_ids or chat rows, or leave it empty for the held-out split"))
+    if e.engine == "vllm" and cfg.hidden_states.engine != "vllm" and not cfg.hidden_states.python:
+        P.append(Problem("evaluation.engine", "vllm needs a vLLM python (hidden_states.python is empty)",
+                         "set hidden_states.python to the vLLM venv's python, or use engine = \"hf\"", "warning"))
+    return P
 
 
 def located(cfg: RunConfig, problems: list[Problem]) -> list[Problem]:

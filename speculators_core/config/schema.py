@@ -147,6 +147,26 @@ class TrainingSection:
 
 
 @dataclass
+class EvaluationSection:
+    """Stage 4 (`python -m speculators_core.evaluate`), run after training when enabled."""
+    enabled: bool = False
+    #: "vllm" (serve the drafter, vLLM's own counters; the vLLM venv of hidden_states.python) or
+    #: "hf" (in-process, no vLLM: small targets, quick checks).
+    engine: Literal["vllm", "hf"] = "vllm"
+    #: jsonl of prompt_ids or chat rows; "" = the prepared data's held-out (validation) rows.
+    prompts: str = ""
+    num_prompts: Optional[int] = 64
+    #: K values to measure (several = a sweep; the summary names the best to serve with).
+    num_speculative_tokens: list[int] = field(default_factory=lambda: [3])
+    max_tokens: int = 128
+    #: Measure every epoch's checkpoint (after training), not only checkpoint_best.
+    every_epoch: bool = False
+    #: checkpoint_best: lowest validation loss, or highest acceptance length (measured by this stage
+    #: over every epoch when enabled, else the trainer's replayed validation figure).
+    select_best_by: Literal["val_loss", "acceptance_length"] = "val_loss"
+
+
+@dataclass
 class RunSection:
     name: str = "eagle3"
     #: Parent directory of run directories (<dir>/<name>-<timestamp>/).
@@ -163,6 +183,7 @@ class RunConfig:
     training: TrainingSection = field(default_factory=TrainingSection)
     run: RunSection = field(default_factory=RunSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
 
     # Derived paths -----------------------------------------------------------------------------
     @property

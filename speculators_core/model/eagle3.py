@@ -30,6 +30,7 @@ class StepStats:
     count: torch.Tensor         # valid positions
     full_correct: torch.Tensor  # valid positions correct at every step 0..k
     prev_full: torch.Tensor     # valid positions correct at every step 0..k-1 (= count for k = 0)
+    hit: Optional[torch.Tensor] = None  # bool [B, T-k]: step k right at column i (its target column valid)
 
 
 class Eagle3Drafter(nn.Module):
@@ -195,7 +196,8 @@ class Eagle3Drafter(nn.Module):
                 full = correct if full_prev is None else (full_prev[:, :n] & correct)
                 prev = valid if full_prev is None else (full_prev[:, :n] & valid)
                 stats.append(StepStats(loss_sum=loss_sum.detach(), count=count,
-                                       full_correct=(full & valid).float().sum(), prev_full=prev.float().sum()))
+                                       full_correct=(full & valid).float().sum(), prev_full=prev.float().sum(),
+                                       hit=correct & valid))
                 full_prev = full
         return total, stats, logits_out
 

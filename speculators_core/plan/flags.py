@@ -178,6 +178,8 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-pretrained", default=None, help="start from this drafter checkpoint")
     _add_bool(p, "resume", False, "continue from the latest checkpoint in --save-path")
     _add_bool(p, "save-best", True, "keep checkpoint_best -> the epoch with the lowest validation loss")
+    p.add_argument("--select-best-by", choices=("val_loss", "acceptance_length"), default="val_loss",
+                   help="checkpoint_best: lowest validation loss, or highest replayed acceptance length")
     p.add_argument("--scheduler", choices=("linear", "cosine", "constant"), default="linear")
     p.add_argument("--warmup-ratio", type=float, default=0.01)
     p.add_argument("--weight-decay", type=float, default=0.01)
@@ -204,6 +206,34 @@ def wait_health_parser() -> argparse.ArgumentParser:
     return p
 
 
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = _parser("python -m speculators_core.evaluate",
+                "Stage 4: measure a drafter's acceptance length (and speedup) with greedy speculative decoding.")
+    p.add_argument("--checkpoint", required=True,
+                   help="a drafter checkpoint directory, or a training save directory (every epoch is measured)")
+    p.add_argument("--prompts", required=True,
+                   help="jsonl: rows with prompt_ids (token ids), or chat rows (messages / conversations), "
+                        "or a prepared dataset directory (its held-out split, see --val-split)")
+    p.add_argument("--output", default=None, help="eval.json to write (default: <checkpoint>/eval.json)")
+    p.add_argument("--num-speculative-tokens", type=int, nargs="+", default=[3],
+                   help="K, the draft length; several = a sweep")
+    p.add_argument("--max-tokens", type=int, default=128, help="tokens generated per prompt")
+    p.add_argument("--temperature", type=float, default=0.0, help="only 0 (greedy) is measured exactly")
+    p.add_argument("--num-prompts", type=int, default=None, help="use the first N prompts")
+    p.add_argument("--engine", choices=("vllm", "hf"), default="vllm")
+    p.add_argument("--python", default=None, help="the vLLM venv's python (vllm engine)")
+    p.add_argument("--endpoint", default=None, help="a vLLM already serving the drafter (http://HOST:PORT)")
+    _add_bool(p, "baseline", False, "also measure the target alone (tokens/s) for the speedup")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="hf engine device")
+    p.add_argument("--val-split", type=float, default=0.1, help="prepared dataset prompts: the held-out share")
+    p.add_argument("--seed", type=int, default=0, help="prepared dataset prompts: the split's seed")
+    p.add_argument("--metrics", default=None, help="append type \"eval\" records to this metrics.jsonl")
+    p.add_argument("--select-best-by", choices=("val_loss", "acceptance_length"), default="val_loss",
+                   help="with a save directory: acceptance_length re-points checkpoint_best at the best measured")
+    p.add_argument("--vllm-arg", action="append", default=[], help="extra argument for vllm serve (repeatable)")
+    return p
+
+
 #: Stage module -> its parser. `commands.build_stages` must only emit flags these accept.
 PARSERS = {
     "speculators_core.wait_health": wait_health_parser,
@@ -213,6 +243,7 @@ PARSERS = {
     "speculators_core.generate": generate_parser,
     "speculators_core.regenerate": regenerate_parser,
     "speculators_core.train": train_parser,
+    "speculators_core.evaluate": evaluate_parser,
 }
 
 

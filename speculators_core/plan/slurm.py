@@ -40,8 +40,8 @@ def _words(st: Stage, names: dict[str, str]) -> list[str]:
     i = 0
     while i < len(argv):
         a, prev = argv[i], argv[i - 1] if i else ""
-        if a == "--vllm-endpoint" and i + 1 < len(argv) and argv[i + 1] == ENDPOINT:
-            out.append('"${ENDPOINT_FLAGS[@]}"')
+        if a in ("--vllm-endpoint", "--endpoint") and i + 1 < len(argv) and argv[i + 1] == ENDPOINT:
+            out.append('"${ENDPOINT_FLAGS[@]}"' if a == "--vllm-endpoint" else '"${REGENERATE_FLAGS[@]}"')
             i += 2
             continue
         if a in names:
@@ -125,8 +125,10 @@ def render_slurm(cfg: RunConfig, target=None, source: str = "", environ=None) ->
         'RDZV_HOST="${RDZV_HOST:-${TRAIN_HOSTS[0]}}"',
         'TRAIN_NODELIST="$(IFS=,; echo "${TRAIN_HOSTS[*]}")"',
         'ENDPOINT_FLAGS=()',
+        'REGENERATE_FLAGS=()',
         'for i in "${!SERVER_HOSTS[@]}"; do',
         '  ENDPOINT_FLAGS+=(--vllm-endpoint "http://${SERVER_HOSTS[$i]}:$((HS_PORT + i))/v1")',
+        '  REGENERATE_FLAGS+=(--endpoint "http://${SERVER_HOSTS[$i]}:$((HS_PORT + i))/v1")',
         "done",
         _echo("serving nodes: ") + ' "${SERVER_HOSTS[*]}"; ' + _echo("training nodes: ") + ' "${TRAIN_HOSTS[*]}"',
         "",
@@ -134,17 +136,20 @@ def render_slurm(cfg: RunConfig, target=None, source: str = "", environ=None) ->
     on_first = 'srun --nodes=1 --ntasks=1 --overlap -w "${TRAIN_HOSTS[0]}"'
     servers_up = False
     checked = False
-    for st in stages:
+    # Stages that talk to the servers: regenerate (on the run's servers), generate, online training.
+    uses = [st.name == "generate" or (st.name == "train" and t.mode != "offline")
+            or (st.name == "regenerate" and ENDPOINT in st.argv) for st in stages]
+    for n, st in enumerate(stages):
         if st.name == "wait":
             continue
-        if st.name == "generate" or (st.name == "train" and t.mode != "offline"):
+        if uses[n]:
             if not servers_up:
                 if not checked and (serving or c.training_nodes > 1):
                     lines += _shared_fs_check(cfg)
                     checked = True
                 lines += _servers(server, names, timeout)
                 servers_up = True
-        elif servers_up:
+        elif servers_up and not any(uses[n:]):
             lines += ["# The servers are not needed any more.", "stop_servers", ""]
             servers_up = False
         lines.append(_comment(f"# {st.name}: {st.description}"))

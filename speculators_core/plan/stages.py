@@ -30,7 +30,7 @@ SKIP_RULES = ("model_built", "prepared")
 
 @dataclass
 class Stage:
-    name: Literal["assets", "regenerate", "prepare", "server", "wait", "generate", "train"]
+    name: Literal["assets", "regenerate", "prepare", "server", "wait", "generate", "train", "evaluate"]
     argv: list[str]
     #: Variables added to the inherited environment (e.g. CUDA_VISIBLE_DEVICES).
     env: dict[str, str] = field(default_factory=dict)
@@ -394,6 +394,7 @@ def build_stages(
         "--dtype": t.dtype,
         "--trust-remote-code": m.trust_remote_code,
         "--run-dir": run_dir,
+        "--select-best-by": cfg.evaluation.select_best_by,
     }
     if t.mode != "offline":
         extra.update(client_flags)
@@ -407,6 +408,14 @@ def build_stages(
                                     + (f" on each of {cfg.cluster.training_nodes} nodes, this is node "
                                        f"{cfg.cluster.node_rank}" if cfg.cluster.training_nodes > 1 else "") + ", "
                                     f"{'GPU ' + ','.join(map(str, t.gpus)) if t.gpus else 'CPU'}, {t.mode})"))
+
+    # 4. Evaluate (after training, on the training GPUs or the CPU): once, on node 0 (rank 0 wrote
+    # the checkpoints).
+    from speculators_core.plan.evaluate_stage import evaluate_stage
+
+    ev = evaluate_stage(cfg, run_dir, _visible(t.gpus, environ), omp or str(usable_cores() if cores is None else cores))
+    if ev is not None and first_node:
+        stages.append(ev)
     gpu_env(stages, cfg, environ)
     return stages
 

@@ -25,7 +25,7 @@ RUN_FINISHED = ("completed", "failed", "stopped")
 #: Stage statuses (state.json "stages"[name]["status"]).
 STAGE_STATUSES = ("pending", "running", "done", "skipped", "failed")
 #: metrics.jsonl record types.
-RECORD_TYPES = ("start", "train", "val", "checkpoint", "warning", "end")
+RECORD_TYPES = ("start", "train", "val", "checkpoint", "warning", "end", "eval", "eval_best")
 
 
 def new_stage_state() -> dict:

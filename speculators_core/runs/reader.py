@@ -43,6 +43,9 @@ class RunReader:
         #: steps/s, tokens/s and the ETAs, fed by every metrics record (`pace()`)
         self.pace_tracker = PaceTracker()
         self._plan: Optional[list[str]] = None
+        #: `type: "eval"` records (the evaluate stage) since the latest start, and its best pick
+        self.evals: list[dict] = []
+        self.eval_best: Optional[dict] = None
 
     def read_state(self) -> bool:
         """Re-read state.json if it changed; True when it did."""
@@ -82,6 +85,11 @@ class RunReader:
             kind = r.get("type")
             if kind == "start":
                 self.start, self.end = r, None
+                self.evals, self.eval_best = [], None
+            elif kind == "eval":
+                self.evals.append(r)
+            elif kind == "eval_best":
+                self.eval_best = r
             elif kind == "train":
                 self.last_train = r
             elif kind == "val":
@@ -147,6 +155,34 @@ def format_event(ev: dict, compact: bool = False) -> str:
         if ev.get("fix_config"):
             text += f"  ({', '.join(f'{k} = {json.dumps(v)}' for k, v in ev['fix_config'].items())})"
     return text
+
+
+def measured_summary(evals: list[dict], checkpoint: Optional[str] = None) -> Optional[dict]:
+    """What the evaluate stage measured, for one checkpoint (default: the last one measured):
+    {"checkpoint", "epoch", "engine", "by_k": {K: acceptance_length}, "best_k", "acceptance_length"
+    (at best_k), "speedup" (at best_k, or None)}; None without eval records. best_k: the highest
+    speedup, else the highest output tokens/s (the K to serve with)."""
+    if not evals:
+        return None
+    ck = checkpoint if checkpoint is not None else evals[-1].get("checkpoint")
+    mine = [e for e in evals if e.get("checkpoint") == ck] or evals[-1:]
+    key = "speedup" if all(e.get("speedup") is not None for e in mine) else "tokens_per_s"
+    best = max(mine, key=lambda e: (float(e.get(key) or 0.0), -int(e.get("num_speculative_tokens") or 0)))
+    return {"checkpoint": ck, "epoch": best.get("epoch"), "engine": best.get("engine"),
+            "by_k": {int(e["num_speculative_tokens"]): float(e["acceptance_length"]) for e in mine},
+            "best_k": int(best["num_speculative_tokens"]), "acceptance_length": float(best["acceptance_length"]),
+            "speedup": best.get("speedup")}
+
+
+def measured_line(evals: list[dict], checkpoint: Optional[str] = None) -> str:
+    """'' or e.g. "measured acceptance length 1.46 at K = 3 (hf engine; K 1: 1.33, K 2: 1.42); serve with K = 3"."""
+    m = measured_summary(evals, checkpoint)
+    if m is None:
+        return ""
+    sweep = ", ".join(f"K {k}: {v:.2f}" for k, v in sorted(m["by_k"].items()))
+    speed = f", speedup {m['speedup']:.2f}x" if m.get("speedup") is not None else ""
+    return (f"measured acceptance length {m['acceptance_length']:.2f} at K = {m['best_k']}{speed} "
+            f"({m['engine']} engine; {sweep}); serve with K = {m['best_k']}")
 
 
 def serve_command(checkpoint_path: str, checkpoint_dir: Optional[str] = None) -> str:

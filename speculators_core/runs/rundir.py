@@ -166,7 +166,8 @@ def read_state(run_dir) -> dict:
 
 def write_state(run_dir, state: dict) -> None:
     state["updated"] = time.time()
-    atomic_write_json(Path(run_dir) / STATE, state).chmod(0o644)  # readable like the logs (mkstemp makes 0600)
+    # keys in insertion order: "stages" lists the stages in the order they run (evaluate after train)
+    atomic_write_json(Path(run_dir) / STATE, state, sort_keys=False).chmod(0o644)  # readable like the logs (mkstemp makes 0600)
 
 
 def append_event(run_dir, event: str, message: str = "", **fields: Any) -> dict:

@@ -379,6 +379,9 @@ class Trainer:
         model.eval()
         acc = None
         samples = 0.0
+        from speculators_core.training.replay import ReplayCounts, replay_batch
+
+        replayed = ReplayCounts(accepted_per_pos=[0] * K)
         pf = Prefetcher(self.source, val_plan, aux_size=cfg.num_aux * cfg.hidden_size,
                         hidden_size=cfg.hidden_size, noise=0.0, pin_memory=self.d.device.type == "cuda",
                         dtype=self._batch_dtype(), device=self.d.device)
@@ -389,6 +392,8 @@ class Trainer:
                     counts = self._valid_counts(b, K)
                     _, stats = self._forward(b, counts)
                     red = self._reduce_stats(stats, b, batch.counted, K)
+                    if batch.counted:
+                        replayed.add(replay_batch([st.hit for st in stats], b.loss_mask, b.doc_ids, K))
                     samples += red["samples"]
                     if acc is None:
                         acc = [list(x) for x in red["per_step"]]
@@ -398,11 +403,27 @@ class Trainer:
         finally:
             pf.close()
         fields = self._step_fields({"per_step": acc}, K)
-        fields["acceptance_length"] = 1.0 + sum(fields[f"full_acc_{k}"] for k in range(K))
+        # the old estimate (every position weighed equally) and vLLM's greedy loop replayed (training.replay)
+        fields["acceptance_length_estimate"] = 1.0 + sum(fields[f"full_acc_{k}"] for k in range(K))
+        fields.update(self._reduce_replay(replayed, K))
         rec = self.metrics.write("val", step=step, epoch=epoch, samples=int(samples), **fields)
         self.log(f"validation epoch {epoch}: loss {fields['loss']:.4f} full_acc_0 {fields['full_acc_0']:.3f} "
-                 f"acceptance length ~{fields['acceptance_length']:.2f}")
+                 f"acceptance length {fields['acceptance_length']:.2f} (replayed; "
+                 f"estimate {fields['acceptance_length_estimate']:.2f})")
         return rec
+
+    def _reduce_replay(self, replayed, K) -> dict:
+        import torch
+
+        from speculators_core.training.distributed import all_reduce_sum
+
+        t = torch.tensor([replayed.num_drafts, replayed.num_accepted_tokens, *replayed.accepted_per_pos],
+                         dtype=torch.float64, device=self.d.device)
+        all_reduce_sum(t, self.d)
+        drafts, accepted, *per_pos = t.cpu().tolist()
+        return {"acceptance_length": 1.0 + accepted / drafts if drafts else 0.0,
+                "per_position_acceptance": [p / drafts if drafts else 0.0 for p in per_pos],
+                "replay_drafts": int(drafts), "replay_accepted_tokens": int(accepted)}
 
     def _save(self, epoch, step, val, best, save_dir, stopped: bool):
         from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
@@ -417,7 +438,10 @@ class Trainer:
         val_loss = float(val["loss"]) if val else None
         if val_loss is not None and not math.isfinite(val_loss):
             self.log(f"warning: validation loss of epoch {epoch} is {val_loss}: this checkpoint is never best")
-        is_best, (best_loss, best_epoch) = ck.choose_best(val_loss, best, epoch)  # a NaN never becomes best
+        score = val_loss
+        if val is not None and getattr(self.args, "select_best_by", "val_loss") == "acceptance_length":
+            score = -float(val["acceptance_length"])  # the replayed acceptance length: higher is better
+        is_best, (best_loss, best_epoch) = ck.choose_best(score, best, epoch)  # a NaN never becomes best
         path = Path(save_dir) / str(epoch)
         if self.d.is_main:
             import transformers

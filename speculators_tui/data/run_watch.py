@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from speculators_core import RunReader, format_event, run_layout, serve_command
+from speculators_core import RunReader, format_event, measured_line, run_layout, serve_command
 
 #: Points kept per chart series; older ones are thinned (every other point dropped).
 MAX_POINTS = 4000
@@ -134,6 +134,9 @@ class RunWatcher(RunReader):
                     for c in self.checkpoints:
                         c["best"] = False
                 self.checkpoints.append(dict(r))
+            elif kind == "eval_best":  # the evaluate stage re-pointed checkpoint_best (measured acceptance)
+                for c in self.checkpoints:
+                    c["best"] = c.get("epoch") == r.get("epoch")
         return bool(recs)
 
     def _add_accs(self, series: dict[int, list], record: dict, step: float) -> None:
@@ -254,6 +257,10 @@ class RunWatcher(RunReader):
                 total += sum(recent) / len(recent)
             return total
         return None
+
+    def measured_text(self) -> str:
+        """The evaluate stage's measured acceptance length (beside the validation figure) and K to serve with."""
+        return measured_line(self.evals, (self.eval_best or {}).get("checkpoint"))
 
     def serve_command(self, checkpoint_dir: Optional[str] = None) -> Optional[str]:
         """`vllm serve <dir>/checkpoint_best` once the run has ended with a best checkpoint."""

@@ -326,7 +326,14 @@ class DashboardScreen(Screen):
         out.append("loss ").append(_num(t.get("loss")), style="cyan")
         out.append("  val ").append(_num((w.last_val or {}).get("loss")), style="magenta").append("\n")
         al = w.acceptance_length()
-        out.append("est. acceptance length ").append(_num(al, "{:.2f}"), style="bold green").append("\n")
+        est = (w.last_val or {}).get("acceptance_length_estimate")
+        if est is None:  # runs before the validation replay: the figure is the old estimate
+            out.append("est. acceptance length ").append(_num(al, "{:.2f}"), style="bold green").append("\n")
+        else:
+            out.append("acceptance length ").append(_num(al, "{:.2f}"), style="bold green")
+            out.append(f" (val replay; estimate {_num(est, '{:.2f}')})\n", style="dim")
+        if w.evals:
+            out.append(w.measured_text() + "\n", style="bold")
         out.append(f"tokens/s {_num(t.get('tokens_per_s'), '{:,.0f}')}  lr {_num(t.get('lr'), '{:.2e}')}\n")
         st, wait = t.get("step_time_s"), t.get("data_wait_s")
         if st and wait is not None:

@@ -24,6 +24,13 @@ ADVANCED = (
     ("training.seed", "Seed", ""),
     ("training.max_in_flight", "Requests in flight", "hidden-states requests per process"),
     ("training.max_files_on_disk", "Files on disk", "hidden-states files per process"),
+    ("evaluation.enabled", "Evaluate after training", "measure acceptance length (stage 4)"),
+    ("evaluation.engine", "Evaluation engine", "vllm: vLLM's counters; hf: in-process, no vLLM"),
+    ("evaluation.prompts", "Evaluation prompts", "jsonl; empty = the held-out split"),
+    ("evaluation.num_prompts", "Evaluation prompts used", ""),
+    ("evaluation.num_speculative_tokens", "Speculative tokens (K)", "several = a sweep"),
+    ("evaluation.every_epoch", "Evaluate every epoch", ""),
+    ("evaluation.select_best_by", "Best checkpoint by", "val_loss or acceptance_length"),
 )
 
 
@@ -43,7 +50,8 @@ class TrainingStep(WizardStep):
     STEP = 2
 
     def owns(self, dotted: str) -> bool:
-        return dotted.startswith("training.") and not dotted.startswith(("training.gpus", "training.cpu_processes"))
+        return (dotted.startswith("training.") and not dotted.startswith(("training.gpus", "training.cpu_processes"))
+                or dotted.startswith("evaluation."))
 
     def compose_body(self) -> ComposeResult:
         yield self.field("training.mode", "Mode", choice_labels=MODE_LINES)

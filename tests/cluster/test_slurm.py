@@ -89,6 +89,22 @@ def test_slurm_script_parses_and_names_the_topology(tmp_path):
     assert "speculators_core.shared_fs check" in script and "speculators_core.wait_health" in script
 
 
+def test_slurm_script_regenerates_on_the_serving_nodes_and_keeps_them_up_for_training(tmp_path):
+    """data.regenerate on a cluster: the servers start before regenerate (which gets every serving
+    node's URL), stay up through prepare, and serve training; nothing names an unsubstituted URL."""
+    cfg = _slurm_cfg(tmp_path)
+    cfg.data.regenerate = True
+    script = _export(cfg, tmp_path).read_text()
+    assert subprocess.run(["bash", "-n", "-c", script]).returncode == 0
+    body = script.split("SERVING_NODES=")[1]
+    start, regen = body.index("stop_servers() {"), body.index("speculators_core.regenerate")
+    prep, train = body.index("speculators_core.prepare"), body.index("speculators_core.train")
+    assert start < regen < prep < train
+    assert '"${REGENERATE_FLAGS[@]}"' in body
+    assert "\nstop_servers\n" not in body[start:train]  # kept up from regenerate to training
+    assert "@SPECULATORS_ENDPOINT@" not in body and "@SPECULATORS_HOST@" not in body
+
+
 @pytest.mark.slow
 def test_slurm_script_runs_with_shims_to_the_one_node_result(tmp_path, servers, tiny_target):
     cfg = _slurm_cfg(tmp_path)

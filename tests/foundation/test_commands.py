@@ -10,6 +10,7 @@ import pytest
 
 from speculators_core import config as C
 from speculators_core.plan import flags as stage_args
+from speculators_core.plan.flags import evaluate_parser, train_parser
 from speculators_core.plan.stages import build_stages
 from speculators_core.plan.script import render_script
 from speculators_core.config.presets import find_preset, list_presets
@@ -150,13 +151,35 @@ def test_default_layer_ids_need_the_target_config():
 def test_demo_config_runs_everything_on_the_cpu_with_the_hf_engine():
     cfg = find_preset("tiny-cpu-demo").load()
     stages = build_stages(cfg, load_target("builtin:tiny-qwen3"), environ={})
-    assert [s.name for s in stages] == ["assets", "prepare", "server", "train"]
-    server, train = stages[2], stages[3]
+    assert [s.name for s in stages] == ["assets", "prepare", "server", "train", "evaluate"]
+    server, train, ev = stages[2], stages[3], stages[4]
+    # the demo measures checkpoint_best with the hf engine on the held-out split, on the CPU
+    assert ev.module == "speculators_core.evaluate" and ev.env["CUDA_VISIBLE_DEVICES"] == ""
+    a = evaluate_parser().parse_args(ev.stage_argv())
+    assert a.engine == "hf" and a.checkpoint.endswith("checkpoint_best") and a.prompts == cfg.data.output
+    assert a.num_speculative_tokens == [1, 2, 3] and a.device == "cpu" and not ev.needs_server
     assert server.module == "speculators_core.hf_server" and "--host" in server.argv
     assert server.argv[server.argv.index("--host") + 1] == "127.0.0.1"
     assert train.argv[1:3] == ["-m", "speculators_core.train"]  # one CPU process: plain python -m
     assert train.env["CUDA_VISIBLE_DEVICES"] == ""
     assert "builtin:" not in " ".join(server.argv + train.argv)  # resolved to the built directory
+
+
+def test_evaluation_section_adds_the_stage_and_checkpoint_best_follows_acceptance(tmp_path):
+    cfg = find_preset("tiny-cpu-demo").load()
+    cfg.evaluation.select_best_by = "acceptance_length"
+    cfg.evaluation.engine = "vllm"
+    cfg.hidden_states.python = sys.executable
+    stages = build_stages(cfg, load_target("builtin:tiny-qwen3"), run_dir=str(tmp_path), environ={})
+    train, ev = stages[-2], stages[-1]
+    assert train_parser().parse_args(train.stage_argv()).select_best_by == "acceptance_length"
+    a = evaluate_parser().parse_args(ev.stage_argv())
+    # every epoch is measured and checkpoint_best re-pointed at the best; records go to the run's metrics
+    assert a.checkpoint == cfg.training.checkpoint_dir and a.select_best_by == "acceptance_length"
+    assert a.metrics == str(tmp_path / "metrics.jsonl") and a.output == str(tmp_path / "eval.json")
+    assert a.engine == "vllm" and a.python == sys.executable
+    cfg.evaluation.enabled = False
+    assert build_stages(cfg, load_target("builtin:tiny-qwen3"), environ={})[-1].name == "train"
 
 
 def test_script_quotes_every_argument(tmp_path):

@@ -84,7 +84,12 @@ def test_demo_runs_survives_a_server_kill_and_resumes(demo_dir):
     state = rundir.read_state(run_dir)
     assert state["status"] == "completed" and state["stages"]["server"]["restarts"] == 1
     metrics = read_jsonl(run_dir / "metrics.jsonl")[0]
-    assert metrics[-1]["type"] == "end" and metrics[-1]["status"] == "completed"
+    ends = [r for r in metrics if r["type"] == "end"]
+    assert ends and ends[-1]["status"] == "completed"
+    # the demo's evaluate stage (hf engine) measured checkpoint_best after training: a K sweep
+    evals = [r for r in metrics if r["type"] == "eval"]
+    assert [r["num_speculative_tokens"] for r in evals] == [1, 2, 3] and all(r["acceptance_length"] >= 1 for r in evals)
+    assert (run_dir / "eval.json").exists() and "serve with K = " in out
     assert [r for r in metrics if r["type"] == "checkpoint"]
     assert (demo_dir / "ckpt" / "checkpoint_best").exists()
     assert "server_restarted" in out and "run tiny-cpu-demo" in out  # the headless display

@@ -36,16 +36,24 @@ def test_status_attach_and_stop_of_a_finished_run(tmp_path, capsys):
         fh.write(json.dumps({"type": "train", "step": 10, "epoch": 0, "loss": 0.5, "step_time_s": 1.0,
                              "data_wait_s": 0.25}) + "\n")
         fh.write(json.dumps({"type": "checkpoint", "path": "/x/0", "best": True, "val_loss": 0.4}) + "\n")
+        for k, al, tps in ((1, 1.3, 50.0), (2, 1.45, 61.0), (3, 1.5, 58.0)):  # the evaluate stage's sweep
+            fh.write(json.dumps({"type": "eval", "engine": "hf", "epoch": 0, "checkpoint": "/x/checkpoint_best",
+                                 "num_speculative_tokens": k, "acceptance_length": al, "tokens_per_s": tps,
+                                 "per_position_acceptance": [0.3] * k, "speedup": None}) + "\n")
     rundir.append_event(run_dir, "warning", "training waited 25%", kind="bottleneck", fix="do X",
                         fix_config={"training.mode": "hybrid"})
     assert main(["status", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "status:  completed" in out and "step 10/10" in out and "waited 25%" in out
     assert "best:    /x/0" in out and 'training.mode = "hybrid"' in out
+    # measured acceptance at the K with the most output tokens/s, the sweep beside it, the K to serve with
+    assert ("eval:    measured acceptance length 1.45 at K = 2 (hf engine; K 1: 1.30, K 2: 1.45, K 3: 1.50); "
+            "serve with K = 2") in out
     assert main(["status", str(tmp_path / "runs")]) == 0
     assert run_dir.name in capsys.readouterr().out
     assert main(["attach", str(run_dir), "--headless"]) == 0  # finished: prints and returns
-    assert "completed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "completed" in out and "serve with K = 2" in out  # the run summary
     assert main(["stop", str(run_dir)]) == 0 and "was not running" in capsys.readouterr().out
     assert stop_run(run_dir) is False
     assert main(["status", str(tmp_path / "nothing")]) == 2

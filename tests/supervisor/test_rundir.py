@@ -37,7 +37,7 @@ def test_create_run_dir_writes_resolved_config_script_and_state(tmp_path, monkey
     assert f"--run-dir {run_dir}" in (run_dir / "run.sh").read_text().replace(" \\\n  ", " ")
     state = rundir.read_state(run_dir)
     assert state["status"] == "starting" and state["source"] == "tiny-cpu-demo"
-    assert list(state["stages"]) == ["assets", "prepare", "server", "train"]
+    assert list(state["stages"]) == ["assets", "prepare", "server", "train", "evaluate"]  # in run order
     # A second run of the same config gets its own directory.
     assert rundir.create_run_dir(cfg) != run_dir
 

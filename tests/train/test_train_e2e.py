@@ -23,7 +23,8 @@ TRAIN_KEYS = {"type", "time", "step", "epoch", "epoch_progress", "loss", "lr", "
               "hs_latency_s", "hs_queue_wait_s"}
 START_KEYS = {"type", "time", "epochs", "steps_per_epoch", "total_steps", "train_rows", "val_rows", "world_size",
               "ttt_steps", "resumed_from_epoch", "draft_vocab_size", "dtype", "dtype_reason"}
-VAL_KEYS = {"type", "time", "step", "epoch", "loss", "samples", "acceptance_length"}
+VAL_KEYS = {"type", "time", "step", "epoch", "loss", "samples", "acceptance_length", "acceptance_length_estimate",
+            "per_position_acceptance", "replay_drafts", "replay_accepted_tokens"}
 CKPT_KEYS = {"type", "time", "step", "epoch", "path", "val_loss", "best"}
 
 

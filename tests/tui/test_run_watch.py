@@ -102,3 +102,24 @@ def test_a_resumed_run_replaces_the_steps_it_replays(tmp_path):
     assert w.train_loss == [(1.0, 4.0), (2.0, 3.0), (3.0, 2.5), (4.0, 2.4), (5.0, 2.3)]
     assert [s for s, _ in w.acc[0]] == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert w.val_loss == [(2.0, 3.4)]
+
+
+def test_eval_records_give_the_measured_line_and_move_best(tmp_path):
+    """The evaluate stage's records: measured acceptance beside the replayed validation figure,
+    the K to serve with, and checkpoint_best re-pointed by measured acceptance."""
+    w = RunWatcher(tmp_path)
+    recs = [{"type": "start", "ttt_steps": 3, "epochs": 2},
+            {"type": "val", "epoch": 1, "acceptance_length": 1.46, "acceptance_length_estimate": 1.83},
+            {"type": "checkpoint", "epoch": 0, "path": "/c/0", "best": True},
+            {"type": "checkpoint", "epoch": 1, "path": "/c/1", "best": False},
+            {"type": "eval", "engine": "hf", "epoch": 0, "checkpoint": "/c/0", "num_speculative_tokens": 3,
+             "acceptance_length": 1.2, "tokens_per_s": 9.0, "speedup": 1.1},
+            {"type": "eval", "engine": "hf", "epoch": 1, "checkpoint": "/c/1", "num_speculative_tokens": 3,
+             "acceptance_length": 1.47, "tokens_per_s": 10.0, "speedup": 1.3},
+            {"type": "eval_best", "epoch": 1, "checkpoint": "/c/1", "acceptance_length": 1.47}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert w.poll() is True
+    assert w.acceptance_length() == 1.46
+    assert [c["best"] for c in w.checkpoints] == [False, True]
+    assert w.measured_text() == ("measured acceptance length 1.47 at K = 3, speedup 1.30x (hf engine; K 3: 1.47); "
+                                 "serve with K = 3")
