@@ -312,7 +312,7 @@ def check_disk(cfg: cfgmod.RunConfig, target, stages) -> Check:
         if not samples:
             return Check("disk", "warn", f"{mode} mode caches {_human(per_token)} per token ({layers} layers x "
                          f"hidden {target.hidden_size}); the token count is known once the data is prepared",
-                         f"prepare first (python -m speculators_core.prepare ...) and run doctor again")
+                         "prepare first (python -m speculators_core.prepare ...) and run doctor again")
         tokens = int(samples) * int(cfg.data.seq_length)
         how = f"at most {samples:,} samples x {cfg.data.seq_length} tokens (not prepared yet: an upper bound)"
     need = tokens * per_token

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping, Optional
+from typing import Optional
 
 from speculators_core.config.schema import RunConfig
 from speculators_core.plan import flags as stage_args

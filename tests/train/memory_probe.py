@@ -7,7 +7,7 @@ the trainer's own sequence (forward with the global counts, zero_grad, backward,
 the second forward runs with the optimizer state and the previous step's gradients alive, as in
 training. The process is started with MALLOC_MMAP_THRESHOLD_=16384, so every tensor buffer of
 16 KiB or more is its own mmap, given back to the OS when freed: the resident set then follows the
-live tensors. Peak = ru_maxrss (the kernel's high-water mark of the resident set) minus the
+live tensors. Peak = VmHWM (the kernel's high-water mark of the resident set) minus the
 resident set just before the model is built (torch imported and warmed up).
 """
 
@@ -21,6 +21,16 @@ import sys
 def _rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def _hwm() -> int:
+    """This process's resident high-water mark (VmHWM). Not getrusage's ru_maxrss: Linux keeps that
+    across execve, so a probe started from a big pytest process would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main(spec: dict) -> dict:
@@ -70,9 +80,9 @@ def main(spec: dict) -> dict:
            "heads": spec["heads"], "kv_heads": spec["kv_heads"], "head_dim": 16, "layers": spec["layers"],
            "ttt": spec["ttt"], "doc_len": 16}, torch.Generator().manual_seed(1))
     base = _rss()
-    before_max = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before_max = _hwm()
     train(spec, torch.Generator().manual_seed(0))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _hwm()
     return {"peak_bytes": peak - base, "baseline_bytes": base, "max_before_bytes": before_max}
 
 
