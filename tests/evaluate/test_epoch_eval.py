@@ -13,9 +13,8 @@ from speculators_core.fsutil import read_jsonl
 from speculators_core.plan.evaluate_stage import evaluate_stage
 from speculators_core.plan.stages import Stage
 from speculators_core.runs.epoch_eval import already_evaluated, epoch_argv
-from speculators_core.runs.supervisor import Supervisor
+from speculators_core.runs.supervisor import Supervisor, stage_done
 
-pytestmark = pytest.mark.slow
 
 # A stand-in for the trainer process: it writes epoch checkpoints (copies of a trained drafter's)
 # by the save protocol of training/checkpoint.py (written under a temporary name, renamed into
@@ -65,6 +64,7 @@ def _config(run_dir: Path, onpolicy_run, save: Path):
     return cfg
 
 
+@pytest.mark.slow
 def test_epoch_zero_is_measured_before_training_ends_and_a_rerun_skips(onpolicy_run, run_dir, tmp_path):
     run_dir = Path(run_dir)
     save = tmp_path / "ckpt"
@@ -94,6 +94,7 @@ def test_epoch_zero_is_measured_before_training_ends_and_a_rerun_skips(onpolicy_
 
     # A resumed run whose training is done: the skip rule holds (results newer than the weights) ...
     assert already_evaluated(ev) is not None
+    assert stage_done(ev) == already_evaluated(ev)  # the supervisor's skip rule "evaluated"
     # ... and no longer once a checkpoint is newer than the results (or a K is missing).
     (save / "1" / "model.safetensors").touch()
     assert already_evaluated(ev) is None
@@ -105,3 +106,36 @@ def test_epoch_argv_measures_one_checkpoint_without_selecting():
     assert epoch_argv(argv, "/s/0", "/r/eval-epoch-0.json") == [
         "py", "-m", "speculators_core.evaluate", "--checkpoint", "/s/0", "--output", "/r/eval-epoch-0.json",
         "--engine", "hf"]
+
+
+def test_on_gpus_the_epoch_evaluation_takes_a_gpu_nobody_uses_else_waits_for_training():
+    """GPU training: each epoch is measured on a GPU neither training nor the server uses; with none
+    free, nothing runs beside training (the stage measures every epoch afterwards)."""
+    from types import SimpleNamespace
+
+    from speculators_core import config as cfgmod
+    from speculators_core.runs.epoch_eval import EpochEvalMixin
+
+    cfg = cfgmod.RunConfig()
+    cfg.hidden_states.gpus, cfg.training.gpus = [0], [1]
+    cfg.evaluation.enabled, cfg.evaluation.every_epoch, cfg.evaluation.engine = True, True, "hf"
+    ev = evaluate_stage(cfg, "/r", "1", "8", during_omp="4")
+    assert "--device" not in ev.argv and ev.during_training_env == {}
+
+    class Sup(EpochEvalMixin):
+        def __init__(self, n_gpus, environ):
+            self.stages, self.cfg, self.environ, self.events = [ev], cfg, environ, []
+            self._gpus = [SimpleNamespace(index=i) for i in range(n_gpus)]
+
+        def _event(self, event, message="", **fields):
+            self.events.append(event)
+
+    s = Sup(3, {})
+    s._epoch_eval_begin()
+    assert s._epoch_stage.env["CUDA_VISIBLE_DEVICES"] == "2"
+    s = Sup(3, {"CUDA_VISIBLE_DEVICES": "4,5,7"})  # the config numbers GPUs within the inherited list
+    s._epoch_eval_begin()
+    assert s._epoch_stage.env["CUDA_VISIBLE_DEVICES"] == "7"
+    s = Sup(2, {})
+    s._epoch_eval_begin()
+    assert s._epoch_stage is None and s.events == ["info"]
