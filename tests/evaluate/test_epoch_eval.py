@@ -31,7 +31,7 @@ for epoch in (0, 1):
     with open(metrics, "a") as f:
         f.write(json.dumps({"type": "checkpoint", "epoch": epoch}) + "\n")
     if epoch == 0:
-        deadline = time.time() + 240
+        deadline = time.time() + 120
         while not os.path.exists(wait_for) and time.time() < deadline:
             time.sleep(0.2)
 with open(metrics, "a") as f:
