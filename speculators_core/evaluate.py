@@ -109,11 +109,26 @@ def evaluate(args) -> dict:
     check_lengths(prompts, args.max_tokens, max(ks), limit, ckpts[0].verifier)
     output = Path(args.output) if args.output else Path(args.checkpoint) / "eval.json"
     need = max(len(p) for p in prompts.ids) + args.max_tokens + max(ks) + 1
-    if args.engine == "vllm":
-        results, base = _measure_vllm(args, ckpts, prompts.ids, ks, min(limit, need), output.parent)
-    else:
-        results, base = _measure_hf(args, ckpts, prompts.ids, ks)
+    reused: dict[str, list[dict]] = {}
+    if getattr(args, "reuse_epoch_results", False):
+        for ck in ckpts:
+            if ck.epoch is not None:
+                doc = res.read_doc(res.epoch_results_path(output, ck.epoch))
+                got = res.covered(doc, ck.path, ks, args.engine) if doc else None
+                if got:
+                    reused[str(ck.path)] = got
+                    print(f"[evaluate] epoch {ck.epoch}: measured while training ran "
+                          f"({res.epoch_results_path(output, ck.epoch).name})", flush=True)
+    todo = [ck for ck in ckpts if str(ck.path) not in reused]
+    results, base = [], None
+    if todo and args.engine == "vllm":
+        results, base = _measure_vllm(args, todo, prompts.ids, ks, min(limit, need), output.parent)
+    elif todo:
+        results, base = _measure_hf(args, todo, prompts.ids, ks)
     res.add_baseline(results, base)
+    fresh = list(results)
+    results = [r for ck in ckpts for r in (reused.get(str(ck.path))
+                                          or [x for x in fresh if x.get("checkpoint") == str(ck.path)])]
     doc = {"engine": args.engine, "checkpoint": str(args.checkpoint), "prompts": prompts.source,
            "num_prompts": len(prompts.ids), "max_tokens": args.max_tokens, "temperature": args.temperature,
            "results": results}
@@ -134,7 +149,7 @@ def evaluate(args) -> dict:
     if args.metrics:
         from speculators_core.fsutil import append_jsonl
 
-        for r in results:
+        for r in fresh:  # reused results were recorded when they were measured
             append_jsonl(Path(args.metrics), res.eval_record(r, args.engine))
         if "checkpoint_best" in doc:
             append_jsonl(Path(args.metrics), {"type": "eval_best", "engine": args.engine, **doc["checkpoint_best"]})

@@ -159,7 +159,8 @@ class EvaluationSection:
     #: K values to measure (several = a sweep; the summary names the best to serve with).
     num_speculative_tokens: list[int] = field(default_factory=lambda: [3])
     max_tokens: int = 128
-    #: Measure every epoch's checkpoint (after training), not only checkpoint_best.
+    #: Measure every epoch's checkpoint (each as soon as it is saved, while training runs), not only
+    #: checkpoint_best.
     every_epoch: bool = False
     #: checkpoint_best: lowest validation loss, or highest acceptance length (measured by this stage
     #: over every epoch when enabled, else the trainer's replayed validation figure).

@@ -69,4 +69,36 @@ def write_eval_json(path: Path, doc: dict) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    doc.setdefault("written", time.time())
     return atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def epoch_results_path(output: Path, epoch: int) -> Path:
+    """Where one epoch's results are written while training runs (beside the stage's eval.json)."""
+    return Path(output).parent / f"eval-epoch-{epoch}.json"
+
+
+def covered(doc: dict, checkpoint: Path, ks: list[int], engine: str,
+            epoch: Optional[int] = None) -> Optional[list[dict]]:
+    """`doc`'s (an eval.json) results for `checkpoint` when they cover every K in `ks` with `engine`
+    and the document is newer than the checkpoint's weights; else None (it must be measured)."""
+    try:
+        if doc.get("engine") != engine:
+            return None
+        rs = [r for r in doc.get("results", []) if r.get("checkpoint") == str(checkpoint)
+              and (epoch is None or r.get("epoch") in (None, epoch))]
+        if {int(k) for k in ks} - {int(r["num_speculative_tokens"]) for r in rs}:
+            return None
+        if float(doc.get("written", 0)) < (Path(checkpoint) / "model.safetensors").stat().st_mtime:
+            return None
+        return [r for r in rs if int(r["num_speculative_tokens"]) in set(ks)]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def read_doc(path: Path) -> Optional[dict]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None

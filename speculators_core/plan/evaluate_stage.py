@@ -13,9 +13,17 @@ from speculators_core.plan import flags as stage_args
 from speculators_core.plan.flags import extra_flags
 
 
-def evaluate_stage(cfg: RunConfig, run_dir: Optional[str], visible_gpus: str, omp: Optional[str]):
+def evaluate_stage(cfg: RunConfig, run_dir: Optional[str], visible_gpus: str, omp: Optional[str],
+                   during_omp: Optional[str] = None):
     """The Stage, or None when [evaluation] is not enabled. Every epoch is measured when asked
-    (every_epoch) or when checkpoint_best must follow the measured acceptance length."""
+    (every_epoch) or when checkpoint_best must follow the measured acceptance length.
+
+    With every_epoch the supervisor measures each epoch's checkpoint while training runs
+    (runs/epoch_eval.py, `during_training_env`: on CPU the evaluator's share of the cores, on GPUs a
+    GPU neither training nor the server uses, picked when the run starts) and this stage, after
+    training, measures only what is missing (--reuse-epoch-results) and selects checkpoint_best. An
+    exported script cannot watch for checkpoints easily: there this stage measures every epoch
+    after training (the results are the same, only later)."""
     from speculators_core.plan.stages import Stage
 
     e, t, hs = cfg.evaluation, cfg.training, cfg.hidden_states
@@ -38,10 +46,15 @@ def evaluate_stage(cfg: RunConfig, run_dir: Optional[str], visible_gpus: str, om
         "--seed": t.seed,
         "--device": "cpu" if not t.gpus else None,
     })
+    if e.every_epoch:
+        argv.append("--reuse-epoch-results")
     env = {"CUDA_VISIBLE_DEVICES": visible_gpus}
     if omp:
         env["OMP_NUM_THREADS"] = omp
     what = "every epoch" if all_epochs else "checkpoint_best"
-    return Stage("evaluate", argv, env=env, log="evaluate.log",
+    during = None
+    if e.every_epoch:
+        during = {"OMP_NUM_THREADS": during_omp or "1"} if not t.gpus else {}
+    return Stage("evaluate", argv, env=env, log="evaluate.log", skip_if="evaluated", during_training_env=during,
                  description=f"measure acceptance length ({e.engine} engine, {what}, "
                              f"K = {', '.join(map(str, e.num_speculative_tokens))})")

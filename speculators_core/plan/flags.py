@@ -231,6 +231,9 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--select-best-by", choices=("val_loss", "acceptance_length"), default="val_loss",
                    help="with a save directory: acceptance_length re-points checkpoint_best at the best measured")
     p.add_argument("--vllm-arg", action="append", default=[], help="extra argument for vllm serve (repeatable)")
+    p.add_argument("--reuse-epoch-results", action="store_true",
+                   help="with a save directory: take an epoch's results from eval-epoch-<N>.json beside --output "
+                        "(written while training ran) when it is newer than that checkpoint and has every K")
     return p
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from speculators_core.target import TargetInfo
 
 #: Skip rules a stage may carry (`Stage.skip_if`); the supervisor's `stage_done` evaluates them.
-SKIP_RULES = ("model_built", "prepared")
+SKIP_RULES = ("model_built", "prepared", "evaluated")
 
 
 @dataclass
@@ -50,6 +50,10 @@ class Stage:
     skip_if: Optional[str] = None
     #: The server's hidden-states directory, absolute (plan/storage.py); "" for other stages.
     storage_dir: str = ""
+    #: evaluate with every_epoch: the supervisor measures each epoch's checkpoint as soon as it is
+    #: complete, while training runs (runs/epoch_eval.py), with this environment added to `env`
+    #: (the CPU share of plan.stages.cpu_threads); None = measure after training only.
+    during_training_env: Optional[dict[str, str]] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -245,7 +249,10 @@ def build_stages(
         )
     stages: list[Stage] = []
     nproc = len(t.gpus) if t.gpus else t.cpu_processes
-    threads = cpu_threads(usable_cores() if cores is None else cores, nproc, train_on_cpu=not t.gpus,
+    # every_epoch on CPU training: each epoch is measured while training runs, on a training
+    # process's share of the cores (one more process in the split)
+    cpu_epoch_eval = cfg.evaluation.enabled and cfg.evaluation.every_epoch and not t.gpus
+    threads = cpu_threads(usable_cores() if cores is None else cores, nproc + cpu_epoch_eval, train_on_cpu=not t.gpus,
                           server_on_cpu=not hs.gpus, concurrent=t.mode != "offline")
     omp = environ.get("OMP_NUM_THREADS")  # the user's own setting wins
 
@@ -413,7 +420,8 @@ def build_stages(
     # the checkpoints).
     from speculators_core.plan.evaluate_stage import evaluate_stage
 
-    ev = evaluate_stage(cfg, run_dir, _visible(t.gpus, environ), omp or str(usable_cores() if cores is None else cores))
+    ev = evaluate_stage(cfg, run_dir, _visible(t.gpus, environ), omp or str(usable_cores() if cores is None else cores),
+                        during_omp=omp or str(threads.train or 1))
     if ev is not None and first_node:
         stages.append(ev)
     gpu_env(stages, cfg, environ)

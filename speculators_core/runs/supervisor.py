@@ -27,6 +27,7 @@ from speculators_core import procs
 from speculators_core.plan.stages import Stage
 from speculators_core.runs import index, layout, rundir
 from speculators_core.runs.children import ChildrenMixin, _Child
+from speculators_core.runs.epoch_eval import EpochEvalMixin
 from speculators_core.runs.monitor import MonitorMixin
 from speculators_core.runs.reader import RunReader
 from speculators_core.runs.server import TAIL_ON_FAILURE, ServerMixin
@@ -57,12 +58,16 @@ def stage_done(stage: Stage) -> Optional[str]:
             args = prepare_parser().parse_args(stage.stage_argv())
             if is_prepared(args):
                 return f"the prepared dataset in {args.output} matches these inputs"
+        elif stage.skip_if == "evaluated" and stage.module == "speculators_core.evaluate":
+            from speculators_core.runs.epoch_eval import already_evaluated
+
+            return already_evaluated(stage)
     except (Exception, SystemExit):
         return None
     return None
 
 
-class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
+class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin, EpochEvalMixin):
     """Runs one run directory in the foreground (in this process). `run()` returns the exit code."""
 
     def __init__(self, run_dir: Path, environ: Optional[Mapping[str, str]] = None, *,
@@ -144,11 +149,15 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
         self._event("stage_started", stage.description, stage=stage.name)
         self.state["stage"] = stage.name
         child = self._spawn(stage)
+        if stage.name == "train":
+            self._epoch_eval_begin()
         while True:
             self._check_stop()
             rc = child.proc.poll()
             if rc is not None:
                 break
+            if stage.name == "train":
+                self._epoch_eval_poll()
             if server is not None and stage.needs_server:
                 srv = self._children.get(server.name)
                 if srv is not None and srv.proc.poll() is None and self._server_hung(server):
@@ -245,6 +254,8 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin):
             self._stage_state(server.name)["status"] = "skipped"
         for i, stage in enumerate(tasks):
             self._check_stop()
+            if stage.name == "evaluate":
+                self._epoch_eval_drain()
             reason = self.skip_check(stage)
             if reason:
                 self._stage_state(stage.name).update(status="skipped", finished=time.time())

@@ -91,6 +91,8 @@ class RunWatcher(RunReader):
         self.acc: dict[int, list[tuple[float, float]]] = {}
         self.val_acc: dict[int, list[tuple[float, float]]] = {}
         self.checkpoints: list[dict] = []
+        #: The latest validation record of each epoch (its replayed acceptance length / estimate).
+        self.val_by_epoch: dict[int, dict] = {}
         self.events: deque = deque(maxlen=500)
         self.warning: Optional[dict] = None
         #: The first stage_failed event (the cause), else run_failed.
@@ -123,6 +125,8 @@ class RunWatcher(RunReader):
                     _add(self.tokens_per_s, step, float(r["tokens_per_s"]))
                 self._add_accs(self.acc, r, step)
             elif kind == "val":
+                if isinstance(r.get("epoch"), (int, float)):
+                    self.val_by_epoch[int(r["epoch"])] = r
                 step = float(r.get("step", 0))
                 if r.get("loss") is not None:
                     _add(self.val_loss, step, float(r["loss"]))
@@ -261,6 +265,27 @@ class RunWatcher(RunReader):
     def measured_text(self) -> str:
         """The evaluate stage's measured acceptance length (beside the validation figure) and K to serve with."""
         return measured_line(self.evals, (self.eval_best or {}).get("checkpoint"))
+
+    def estimated_acceptance(self, epoch) -> Optional[float]:
+        """An epoch's acceptance length from validation (replayed, else the estimate)."""
+        v = self.val_by_epoch.get(int(epoch)) if isinstance(epoch, (int, float)) else None
+        if v is None:
+            return None
+        al = v.get("acceptance_length", v.get("acceptance_length_estimate"))
+        if al is None:  # older trainers: 1 + sum_k full_acc_k
+            accs = [v.get(f"full_acc_{k}") for k in range(self.ttt_steps(v))]
+            al = 1.0 + sum(float(a) for a in accs) if accs and all(a is not None for a in accs) else None
+        return float(al) if al is not None else None
+
+    def measured_acceptance(self, epoch) -> Optional[tuple[float, int]]:
+        """An epoch checkpoint's measured acceptance length (`type: "eval"` records): the best over
+        the K sweep, with that K; None before it is measured."""
+        rs = [r for r in self.evals if isinstance(epoch, (int, float)) and r.get("epoch") == int(epoch)
+              and r.get("acceptance_length") is not None]
+        if not rs:
+            return None
+        r = max(rs, key=lambda r: (float(r["acceptance_length"]), -int(r.get("num_speculative_tokens") or 0)))
+        return float(r["acceptance_length"]), int(r.get("num_speculative_tokens") or 0)
 
     def serve_command(self, checkpoint_dir: Optional[str] = None) -> Optional[str]:
         """`vllm serve <dir>/checkpoint_best` once the run has ended with a best checkpoint."""

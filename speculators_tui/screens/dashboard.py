@@ -83,6 +83,7 @@ class DashboardScreen(Screen):
         self.watcher = RunWatcher(self.run_dir)
         self.checkpoint_dir: Optional[str] = None
         self._shown_checkpoints = 0
+        self._shown_evals = 0
         self._stopping = False
         self._timer = None
         self._last_error: Optional[str] = None
@@ -127,7 +128,8 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         self.title = "speculators-tui"
         self.sub_title = self.run_dir.name
-        self.query_one("#ckpt-table", DataTable).add_columns("epoch", "step", "val loss", "best", "path")
+        self.query_one("#ckpt-table", DataTable).add_columns("epoch", "step", "val loss", "est. accept", "measured",
+                                                           "best", "path")
         self.query_one("#banner").display = False
         try:
             from speculators_core import load_run_config as load_config
@@ -393,14 +395,18 @@ class DashboardScreen(Screen):
         w = self.watcher
         table = self.query_one("#ckpt-table", DataTable)
         best_changed = any(c.get("best") for c in w.checkpoints[self._shown_checkpoints:])
-        if len(w.checkpoints) != self._shown_checkpoints or best_changed:
+        if len(w.checkpoints) != self._shown_checkpoints or best_changed or len(w.evals) != self._shown_evals:
             table.clear()
             for c in w.checkpoints:
                 epoch = c.get("epoch")
+                m = w.measured_acceptance(epoch)
                 table.add_row(str(int(epoch) + 1 if isinstance(epoch, (int, float)) else "?"), str(c.get("step", "")),
-                              _num(c.get("val_loss")), Text("★ best", style="bold green") if c.get("best") else "",
+                              _num(c.get("val_loss")), _num(w.estimated_acceptance(epoch), "{:.2f}"),
+                              f"{m[0]:.2f} (K={m[1]})" if m else "—",
+                              Text("★ best", style="bold green") if c.get("best") else "",
                               str(c.get("path", "")))
             self._shown_checkpoints = len(w.checkpoints)
+            self._shown_evals = len(w.evals)
         serve = w.serve_command(self.checkpoint_dir)
         if serve:
             shown = Text.assemble(("Serve the best drafter:\n  ", "bold"), (serve, "bold green"), "\n\n",

@@ -37,7 +37,8 @@ async def test_dashboard_shows_a_recorded_run(user_config, fabricated_run):
         await pilot.pause()
         table = scr.query_one("#ckpt-table", DataTable)
         assert table.row_count == 3
-        assert "★ best" in str(table.get_row_at(2)[3])
+        assert "★ best" in str(table.get_row_at(2)[5])
+        assert [str(table.get_row_at(i)[4]) for i in range(3)] == ["—"] * 3  # no evaluation in this run
         assert f"vllm serve {fabricated_run / 'checkpoints' / 'checkpoint_best'}" in \
             str(scr.query_one("#serve", Static).render())
         await pilot.press("3")
@@ -115,3 +116,19 @@ async def test_failed_stage_is_shown_with_its_cause(user_config, tmp_path):
         assert "server failed: http://127.0.0.1:18080/health is already in use" in text and "Server" in text
         assert "✗ server" in str(app.screen.query_one("#timeline", Static).render())
         assert app.screen.check_action("stop", ()) is False  # nothing left to stop
+
+
+async def test_checkpoints_table_shows_measured_acceptance_beside_the_estimate(user_config, tmp_path):
+    """Each checkpoint's measured acceptance length (the best K of its sweep) from the `type: "eval"`
+    records, beside the validation estimate; an epoch not yet measured shows a dash."""
+    run = write_run_dir(tmp_path / "measured", evals=True)
+    app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
+    async with app.run_test(size=(140, 32)) as pilot:
+        await wait_polled(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        table = app.screen.query_one("#ckpt-table", DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert [r[4] for r in rows] == ["1.80 (K=2)", "2.00 (K=2)", "—"]
+        # epoch 1's estimate: 1 + sum of its validation full_acc_k (0.8 * (0.7 + 0.55 + 0.4))
+        assert rows[0][3] == "2.32"

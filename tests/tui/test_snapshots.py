@@ -79,7 +79,8 @@ def test_dashboard_large_terminal_with_gpus(snap_compare, user_config, offline_e
 
 
 def test_dashboard_fabricated_checkpoints_tab(snap_compare, user_config, offline_env, tmp_path):
-    app = SpeculatorsApp(run_dir=write_run_dir(Path("fabricated")), gpu_probe=four_gpus, runs_dirs=[])  # cwd: tmp
+    # epochs 1 and 2 measured (the "accept (measured)" column), epoch 3 not yet
+    app = SpeculatorsApp(run_dir=write_run_dir(Path("fabricated"), evals=True), gpu_probe=four_gpus, runs_dirs=[])
     assert snap_compare(app, press=["4"], run_before=settle)
 
 

@@ -29,8 +29,10 @@ def no_gpus() -> GpuProbe:
     return GpuProbe([], "no GPU: the NVIDIA driver library (libnvidia-ml.so) was not found")
 
 
-def write_run_dir(run_dir: Path, t0: float = 1_780_000_000.0, steps: int = 60, finished: bool = True) -> Path:
-    """A run directory as the supervisor and trainer write it, with fixed times (stable snapshots)."""
+def write_run_dir(run_dir: Path, t0: float = 1_780_000_000.0, steps: int = 60, finished: bool = True,
+                  evals: bool = False) -> Path:
+    """A run directory as the supervisor and trainer write it, with fixed times (stable snapshots).
+    evals: epochs 1 and 2 measured while training ran (`type: "eval"`, a K = 1, 2 sweep)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     ttt = 3
     lines = [{"type": "start", "time": t0 + 40, "epochs": 3, "steps_per_epoch": 20, "total_steps": 60,
@@ -61,6 +63,12 @@ def write_run_dir(run_dir: Path, t0: float = 1_780_000_000.0, steps: int = 60, f
             lines.append({"type": "checkpoint", "time": t0 + 42 + s * 2, "step": s, "epoch": e,
                           "path": str(run_dir / "checkpoints" / f"checkpoint_{e}"), "val_loss": val["loss"],
                           "best": True})
+            if evals and e < 2:
+                for k in (1, 2):
+                    lines.append({"type": "eval", "time": t0 + 43 + s * 2, "engine": "hf", "epoch": e,
+                                  "checkpoint": str(run_dir / "checkpoints" / f"checkpoint_{e}"),
+                                  "num_speculative_tokens": k, "acceptance_length": 1.5 + 0.2 * e + 0.3 * (k - 1),
+                                  "tokens_per_s": 50.0, "speedup": None})
     end_t = t0 + 45 + steps * 2
     if finished:
         lines.append({"type": "end", "time": end_t, "status": "completed", "message": "training finished"})
