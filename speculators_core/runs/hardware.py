@@ -50,7 +50,9 @@ def gpu_memory_map(cfg: RunConfig, probe: Optional[GpuProbe] = None, probe_now: 
     when `probe_now` (the app passes its own probe and never blocks on NVML)."""
     if not cfg.cluster.declared and probe is None and not probe_now:
         return {}
-    return {g.index: int(g.mem_total_mb * 1024 * 1024) for g in plan_gpus(cfg, probe) if g.mem_total_mb}
+    from speculators_core.config.memory_checks import gpu_memory_of_probe
+
+    return gpu_memory_of_probe(GpuProbe(plan_gpus(cfg, probe)))
 
 
 @dataclass
