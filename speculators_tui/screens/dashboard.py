@@ -86,6 +86,11 @@ class DashboardScreen(Screen):
         self._shown_evals = 0
         self._stopping = False
         self._timer = None
+        #: One poll at a time, one chain of polls: a poll asked for while one is reading (a tab
+        #: switch) runs right after it instead of beside it, and replaces the timer that was due.
+        self._in_flight = False
+        self._poll_again = False
+        self._detached = False
         self._last_error: Optional[str] = None
         self._binding_state: tuple = ()
         self.chart_view = ChartView()
@@ -222,6 +227,9 @@ class DashboardScreen(Screen):
 
     # -- polling -----------------------------------------------------------------------------------
     def _schedule(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         if delay <= 0:
             self._poll()
         else:
@@ -234,9 +242,18 @@ class DashboardScreen(Screen):
         return active.removeprefix("log-")
 
     def _poll(self) -> None:
+        if self._detached:
+            return
+        if self._timer is not None:  # a poll now replaces the one that was due
+            self._timer.stop()
+            self._timer = None
+        if self._in_flight:
+            self._poll_again = True
+            return
+        self._in_flight = True
         self.poll_files(self._active_log())
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard-poll")
+    @work(thread=True, exit_on_error=False, group="dashboard-poll")
     def poll_files(self, log_name: Optional[str]) -> None:
         try:
             changed = self.watcher.poll()
@@ -254,7 +271,12 @@ class DashboardScreen(Screen):
             self.query_one(f"#log-view-{event.log_name}", Log).write(event.log_text)
         self._polled = self._polled or not event.error
         self.update_view(full=event.changed)
-        self._schedule(POLL_FINISHED_S if self.watcher.finished else POLL_S)
+        self._in_flight = False
+        if self._poll_again:
+            self._poll_again = False
+            self._poll()
+        else:
+            self._schedule(POLL_FINISHED_S if self.watcher.finished else POLL_S)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()  # the footer shows the keys of the tab in view
@@ -478,6 +500,8 @@ class DashboardScreen(Screen):
     def action_detach(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+            self._timer = None
+        self._detached = True  # a poll still in flight schedules nothing more
         self.workers.cancel_group(self, "dashboard-poll")
         self.app.detach_dashboard()  # type: ignore[attr-defined]
 

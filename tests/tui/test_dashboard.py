@@ -132,3 +132,28 @@ async def test_checkpoints_table_shows_measured_acceptance_beside_the_estimate(u
         assert [r[4] for r in rows] == ["1.80 (K=2)", "2.00 (K=2)", "—"]
         # epoch 1's estimate: 1 + sum of its validation full_acc_k (0.8 * (0.7 + 0.55 + 0.4))
         assert rows[0][3] == "2.32"
+
+
+async def test_switching_tabs_keeps_one_polling_chain(user_config, tmp_path, monkeypatch):
+    """Each tab switch polls at once; it must replace the poll that was due, not start a second
+    chain beside it (four switches used to leave five chains polling: five times the CPU)."""
+    import speculators_tui.screens.dashboard as dash
+
+    monkeypatch.setattr(dash, "POLL_S", 0.1)
+    run = write_run_dir(tmp_path / "live", steps=5, finished=False)
+    app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_polled(pilot)
+        scr = app.screen
+        polls = []
+        real_poll = scr.watcher.poll
+        monkeypatch.setattr(scr.watcher, "poll", lambda: polls.append(1) or real_poll())
+        for key in ("3", "1", "3", "1", "3", "]", "]"):
+            await pilot.press(key)
+        await pilot.pause()
+        polls.clear()
+        await pilot.pause(1.0)
+        # One chain: at most one poll per 0.1 s (plus the one in flight); five chains give ~50.
+        assert 3 <= len(polls) <= 12, len(polls)
+        # A poll asked for while one is reading runs after it, never beside it.
+        assert not (scr._in_flight and scr._timer is not None)
