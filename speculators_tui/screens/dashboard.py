@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Log, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from speculators_tui.data.attention import Attention
 from speculators_tui.data.run_watch import RunWatcher
@@ -27,7 +27,9 @@ from speculators_tui.widgets.app_footer import AppFooter
 from speculators_tui.widgets.chart_controls import ChartView
 from speculators_tui.widgets.gpu_panel import GpuPanel
 from speculators_tui.widgets.line_chart import LineChart
+from speculators_tui.widgets.log_view import LogView
 from speculators_tui.widgets.pace_line import PaceLine
+from speculators_tui.widgets.quiet_static import QuietStatic
 from speculators_tui.widgets.stage_timeline import StageTimeline, duration, timeline
 
 ACC_COLOURS = ("green", "cyan", "magenta", "yellow", "blue", "red", "white", "bright_green")
@@ -105,7 +107,7 @@ class DashboardScreen(Screen):
         yield Header()
         yield StageTimeline("", id="timeline")
         yield PaceLine("", id="pace")
-        yield Static("", id="banner")
+        yield QuietStatic("", id="banner")
         with TabbedContent(id="tabs", initial="metrics"):
             with TabPane("Metrics", id="metrics"):
                 yield Static("", id="chart-controls")
@@ -114,7 +116,7 @@ class DashboardScreen(Screen):
                     yield LineChart("accuracy per TTT step (full)", y_range=(0.0, 1.0), smooth=self.chart_view.smooth,
                                     id="chart-acc")
                     yield LineChart("tokens/s", smooth=self.chart_view.smooth, id="chart-tps")
-                    yield Static("", id="stats")
+                    yield QuietStatic("", id="stats")
                 yield GpuPanel(id="metrics-gpus")
             with TabPane("GPUs", id="gpus"):
                 with VerticalScroll(id="gpu-scroll"):
@@ -123,7 +125,7 @@ class DashboardScreen(Screen):
                 with TabbedContent(id="log-tabs"):
                     for name, title in LOG_TABS:
                         with TabPane(title, id=f"log-{name}"):
-                            yield Log(id=f"log-view-{name}", max_lines=5000, auto_scroll=True)
+                            yield LogView(id=f"log-view-{name}", max_lines=5000, auto_scroll=True)
             with TabPane("Checkpoints", id="checkpoints"):
                 with Vertical():
                     yield DataTable(id="ckpt-table", cursor_type="row")
@@ -268,7 +270,7 @@ class DashboardScreen(Screen):
             self.notify(f"Reading {self.run_dir}: {event.error}", severity="warning", timeout=10)
         self._last_error = event.error
         if event.log_name and event.log_text:
-            self.query_one(f"#log-view-{event.log_name}", Log).write(event.log_text)
+            self.query_one(f"#log-view-{event.log_name}", LogView).write(event.log_text)
         self._polled = self._polled or not event.error
         self.update_view(full=event.changed)
         self._in_flight = False
@@ -293,7 +295,7 @@ class DashboardScreen(Screen):
         srv = next((s for s in w.stages() if s.name == "server"), None)
         if srv and srv.started and w.server_healthy_at:
             ready = w.server_healthy_at - srv.started
-        self.query_one("#timeline", StageTimeline).update(timeline(w.stages(), w.status, now, ready,
+        self.query_one("#timeline", StageTimeline).set_content(timeline(w.stages(), w.status, now, ready,
                                                                    getattr(w, "regenerate", None)))
         pace = w.pace(now)
         self.query_one("#pace", PaceLine).show(pace, w.status)
@@ -308,7 +310,7 @@ class DashboardScreen(Screen):
         # Only the visible tab is updated (the others catch up when shown): cheap while watching logs.
         tab = self.query_one("#tabs", TabbedContent).active
         if tab == "metrics":
-            self.query_one("#stats", Static).update(self.stats_text(now))  # the clock ticks
+            self.query_one("#stats", QuietStatic).set_content(self.stats_text(now))  # the clock ticks
         if not full:
             return
         self._update_banner()
@@ -372,7 +374,7 @@ class DashboardScreen(Screen):
         return out
 
     def _update_banner(self) -> None:
-        banner = self.query_one("#banner", Static)
+        banner = self.query_one("#banner", QuietStatic)
         warn, fail = self.watcher.warning, self.watcher.failure
         text = Text()
         if fail:
@@ -406,7 +408,7 @@ class DashboardScreen(Screen):
         text.no_wrap = not self.banner_expanded
         text.overflow = "fold" if self.banner_expanded else "ellipsis"
         banner.tooltip = full or None
-        banner.update(text)
+        banner.set_content(text)
         if banner.display != bool(text.plain):
             banner.display = bool(text.plain)
             self.refresh_bindings()  # "e Full warning" is offered only with a banner

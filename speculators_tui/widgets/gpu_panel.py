@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+
 
 from speculators_tui.data.run_watch import GpuView
+from speculators_tui.widgets.quiet_static import QuietStatic
 
 ROLE_STYLE = {"server": "bold magenta", "training": "bold cyan", "shared": "bold yellow", "idle": "dim"}
 SPARK = " ▁▂▃▄▅▆▇█"
@@ -126,7 +127,7 @@ def gpu_details(gpus: list[GpuView], width: int) -> Text:
     return out
 
 
-class GpuPanel(Static):
+class GpuPanel(QuietStatic):
     """The GPU rows: compact (one line per GPU, under the charts) or detailed (the GPUs tab)."""
 
     DEFAULT_CSS = "GpuPanel { height: auto; padding: 0 1; }"
@@ -140,8 +141,8 @@ class GpuPanel(Static):
 
     def show(self, gpus: list[GpuView]) -> None:
         self._gpus = gpus
-        self.update(self._text(self.content_size.width or 78))
+        self.set_content(self._text(self.content_size.width or 78))
 
     def on_resize(self) -> None:
-        if hasattr(self, "_gpus"):
-            self.update(self._text(self.content_size.width))
+        if hasattr(self, "_gpus"):  # the bars fit the width: redraw (a no-op when the text is the same)
+            self.set_content(self._text(self.content_size.width))

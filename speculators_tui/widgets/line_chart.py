@@ -1,4 +1,9 @@
-"""A braille line chart with a y axis, an x axis and a legend (cheap: one render per refresh)."""
+"""A braille line chart with a y axis, an x axis and a legend.
+
+Cheap to keep on screen: the chart is drawn once per change of its data, view or size, straight
+into strips (the line API), and every later repaint (a layout pass, another widget changing)
+reuses them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Callable, Optional, Sequence
 
 from rich.text import Text
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import Widget
 
 Series = tuple[str, Sequence[tuple[float, float]], str]  # (label, points, colour)
@@ -100,6 +106,10 @@ class LineChart(Widget):
         self.border_title = title
         #: (x0, x1, plot columns) of the last render: maps a column to a step for the mouse.
         self._x_axis: Optional[tuple[float, float, int]] = None
+        #: Bumped on every change of data or view; the strips are redrawn only when it moved.
+        self._version = 0
+        self._strips: list[Strip] = []
+        self._strips_key: Optional[tuple] = None
 
     def set_series(self, series: list[Series]) -> None:
         self.series = series
@@ -119,6 +129,7 @@ class LineChart(Widget):
         self._changed()
 
     def _changed(self) -> None:
+        self._version += 1
         self.border_subtitle = self.legend()
         self.refresh()
 
@@ -236,15 +247,23 @@ class LineChart(Widget):
             if row in label_rows:
                 label = self.y_format(10 ** label_rows[row] if self.log_y else label_rows[row])
             line.append(f"{label:>{Y_LABEL_WIDTH - 1}} ┤" if label else " " * (Y_LABEL_WIDTH - 1) + " │", style="dim")
+            # Runs of cells in one style become one append (a few per row instead of one per cell).
+            run, run_style = [], ""
             for col in range(plot_w):
                 cell = cells.get((row, col))
                 if col == cursor_col:
-                    line.append(chr(0x2800 + cell[0]) if cell else "│", style=(cell[1] if cell else "") + " reverse"
-                                if cell else "bold")
+                    char, style = (chr(0x2800 + cell[0]), cell[1] + " reverse") if cell else ("│", "bold")
                 elif cell is None:
-                    line.append(" ")
+                    char, style = " ", ""
                 else:
-                    line.append(chr(0x2800 + cell[0]), style=cell[1])
+                    char, style = chr(0x2800 + cell[0]), cell[1]
+                if style != run_style and run:
+                    line.append("".join(run), style=run_style)
+                    run = []
+                run.append(char)
+                run_style = style
+            if run:
+                line.append("".join(run), style=run_style)
             lines.append(line)
         # The x axis carries its own labels: "└1──────────126 step" (and "log" on a log axis).
         left, right = _fmt_x(x0), f"{_fmt_x(x1)} {self.x_label}" + (" · log y" if self.log_y else "")
@@ -253,8 +272,26 @@ class LineChart(Widget):
         return lines[:height]
 
     def render(self) -> Text:
+        """The whole chart as one Text (for tests and export; the screen uses render_line)."""
         width, height = self.content_size
         text = Text("\n").join(self.render_lines_text(width, height))
         text.no_wrap = True
         text.overflow = "crop"
         return text
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        base = self.visual_style.rich_style
+        key = (width, height, self._version, base)
+        if key != self._strips_key:
+            console = self.app.console
+            strips = []
+            for line in self.render_lines_text(width, height):
+                strip = Strip(list(line.render(console)), line.cell_len)  # the spans' styles
+                if line.style:  # the line's own style (Text.render leaves it to the caller)
+                    strip = strip.apply_style(console.get_style(line.style))
+                strips.append(strip.crop_extend(0, width, None).apply_style(base))
+            self._strips, self._strips_key = strips, key
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, base)

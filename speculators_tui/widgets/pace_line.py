@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+
+from speculators_tui.widgets.quiet_static import QuietStatic
 
 
-class PaceLine(Static):
+class PaceLine(QuietStatic):
     """One line under the stage timeline; red when the run has stalled."""
 
     _shown: tuple = ()
@@ -25,4 +26,4 @@ class PaceLine(Static):
             if i:
                 out.append(" · ", style="dim")
             out.append(part, style="bold red" if part.startswith("STALLED") else "bold" if "ETA" in part else "")
-        self.update(out)
+        self.set_content(out)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Optional
 
 from rich.text import Text
-from textual.widgets import Static
 
 from speculators_tui.data.run_watch import StageView
+from speculators_tui.widgets.quiet_static import QuietStatic
 
 ICON = {"pending": ("◌", "dim"), "running": ("●", "bold yellow"), "done": ("✔", "green"),
         "skipped": ("↷", "dim"), "failed": ("✗", "bold red")}
@@ -66,5 +66,5 @@ def timeline(stages: list[StageView], status: str, now: float, server_ready_s: O
     return out
 
 
-class StageTimeline(Static):
+class StageTimeline(QuietStatic):
     DEFAULT_CSS = "StageTimeline { height: auto; padding: 0 1; }"
