@@ -34,6 +34,9 @@ from speculators_tui.widgets.stage_timeline import StageTimeline, duration, time
 
 ACC_COLOURS = ("green", "cyan", "magenta", "yellow", "blue", "red", "white", "bright_green")
 POLL_S = 1.0
+#: The charts are redrawn at most this often while a run goes on (the text lines tick every poll);
+#: they are the dashboard's largest repaint, and a curve gains little from a redraw per second.
+CHART_S = 2.0
 POLL_FINISHED_S = 5.0
 LOG_TABS = (("trainer", "Trainer"), ("server", "Server"), ("prepare", "Prepare"), ("generate", "Generate"),
             ("events", "Events"), ("supervisor", "Supervisor"))
@@ -101,6 +104,8 @@ class DashboardScreen(Screen):
         self.fix_note: Optional[str] = None
         self.attention = Attention(self.run_dir.name)
         self._polled = False  # a poll of the run's files has completed
+        self._charts_at = 0.0  # when the charts were last given the watcher's series
+        self._charts_stale = True  # the watcher read something the charts have not shown yet
         self.watcher.pace_tracker.stall_factor = self.attention.settings.stall_factor
 
     def compose(self) -> ComposeResult:
@@ -272,7 +277,7 @@ class DashboardScreen(Screen):
         if event.log_name and event.log_text:
             self.query_one(f"#log-view-{event.log_name}", LogView).write(event.log_text)
         self._polled = self._polled or not event.error
-        self.update_view(full=event.changed)
+        self.update_view(full=event.changed, charts_now=False)
         self._in_flight = False
         if self._poll_again:
             self._poll_again = False
@@ -288,7 +293,9 @@ class DashboardScreen(Screen):
             self.update_view(full=True)  # hidden tabs are not kept up to date: catch up now
 
     # -- view --------------------------------------------------------------------------------------
-    def update_view(self, full: bool = True) -> None:
+    def update_view(self, full: bool = True, charts_now: bool = True) -> None:
+        """Show what the watcher read. `full`: something besides the clocks changed. `charts_now`:
+        redraw the charts even if they were drawn less than CHART_S ago (a tab switch, a key)."""
         w = self.watcher
         now = time.time()
         ready = None
@@ -311,18 +318,21 @@ class DashboardScreen(Screen):
         tab = self.query_one("#tabs", TabbedContent).active
         if tab == "metrics":
             self.query_one("#stats", QuietStatic).set_content(self.stats_text(now))  # the clock ticks
-        if not full:
+        if full:
+            self._charts_stale = True
+            self._update_banner()
+            gpus = [w.gpus[i] for i in sorted(w.gpus)]
+            if tab == "checkpoints":
+                self._update_checkpoints()
+            if tab == "gpus":
+                self.query_one("#gpu-panel", GpuPanel).show(gpus)
+            if tab == "metrics" and self.query_one("#metrics-gpus").display:
+                self.query_one("#metrics-gpus", GpuPanel).show(gpus)
+        if tab != "metrics" or not self._charts_stale:
             return
-        self._update_banner()
-        if tab == "checkpoints":
-            self._update_checkpoints()
-        gpus = [w.gpus[i] for i in sorted(w.gpus)]
-        if tab == "gpus":
-            self.query_one("#gpu-panel", GpuPanel).show(gpus)
-        if tab != "metrics":
-            return
-        if self.query_one("#metrics-gpus").display:
-            self.query_one("#metrics-gpus", GpuPanel).show(gpus)
+        if not charts_now and not w.finished and now - self._charts_at < CHART_S:
+            return  # drawn a moment ago: a poll CHART_S after that shows the new points
+        self._charts_at, self._charts_stale = now, False
         loss_series = [("train", w.train_loss, "cyan"), ("val", w.val_loss, "magenta")]
         self.query_one("#chart-loss", LineChart).set_series(loss_series)
         acc = [(f"step {k}", pts, ACC_COLOURS[k % len(ACC_COLOURS)]) for k, pts in sorted(w.acc.items())]

@@ -31,6 +31,10 @@ class LogView(Log):
             layout = False  # the new size is applied in write(), without re-arranging the screen
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
+    def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
+        if not self._writing:  # Log.write asks once per line; write() repaints once instead
+            super().refresh_lines(y_start, line_count)
+
     def write(self, data: str, scroll_end: Optional[bool] = None) -> "LogView":
         """Append `data`; follow the end when asked, or (by default) when the reader is there."""
         follow = (self.auto_scroll and self.is_vertical_scroll_end) if scroll_end is None else scroll_end
@@ -45,6 +49,7 @@ class LogView(Log):
             # Thumb sizes for the new length (and, under `overflow: auto`, showing a bar: that
             # reactive asks for its own layout pass).
             self._scroll_update(self.virtual_size)
+            self.refresh()
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         return self

@@ -93,6 +93,7 @@ async def test_watching_a_live_run_asks_for_no_layout_pass_on_the_metrics_tab(us
     import speculators_tui.screens.dashboard as dash
 
     monkeypatch.setattr(dash, "POLL_S", 0.1)
+    monkeypatch.setattr(dash, "CHART_S", 0.2)
     run = write_run_dir(tmp_path / "live", steps=5, finished=False)
     app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
     async with app.run_test(size=(120, 40)) as pilot:
@@ -108,6 +109,37 @@ async def test_watching_a_live_run_asks_for_no_layout_pass_on_the_metrics_tab(us
         painted = {name for name, _ in seen}
         assert {"chart-loss", "stats"} <= painted, painted  # the new points and the clock were shown
         assert [s for s in seen if s[1]] == [], [s for s in seen if s[1]]
+
+
+async def test_charts_redraw_at_most_every_chart_s_and_catch_up_when_steps_stop(user_config, tmp_path, monkeypatch):
+    import speculators_tui.screens.dashboard as dash
+
+    monkeypatch.setattr(dash, "POLL_S", 0.1)
+    monkeypatch.setattr(dash, "CHART_S", 0.6)
+    run = write_run_dir(tmp_path / "live", steps=5, finished=False)
+    app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        chart = app.screen.query_one("#chart-loss", LineChart)
+        draws = []
+        real = chart.set_series
+        monkeypatch.setattr(chart, "set_series", lambda series: draws.append(1) or real(series))
+        for step in range(6, 18):  # a step every 0.1 s for 1.2 s: a poll each time sees new data
+            with open(run / "metrics.jsonl", "a") as f:
+                f.write('{"type": "train", "time": %d, "step": %d, "epoch": 0, "loss": 1.0}\n'
+                        % (1_780_000_040 + 2 * step, step))
+            await pilot.pause(0.1)
+        assert 1 <= len(draws) <= 3, len(draws)  # not one per poll
+        await pilot.pause(0.9)  # no more steps: the points the last draw missed still arrive
+        axis = chart.render_line(chart.size.height - 1).text  # what is on screen, not the shared list
+        assert "17 step" in axis, axis
+        app.screen.action_tab("gpus")
+        await pilot.pause()
+        n = len(draws)
+        app.screen.action_tab("metrics")  # back on the tab: drawn at once, whatever the clock
+        await pilot.pause()
+        assert len(draws) == n + 1
 
 
 class _LogHarness(App):
