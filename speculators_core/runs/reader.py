@@ -43,7 +43,8 @@ class RunReader:
         #: steps/s, tokens/s and the ETAs, fed by every metrics record (`pace()`)
         self.pace_tracker = PaceTracker()
         self._plan: Optional[list[str]] = None
-        #: `type: "eval"` records (the evaluate stage) since the latest start, and its best pick
+        #: `type: "eval"` records (the evaluate stage) of this run's checkpoints, and its best pick: a
+        #: fresh start forgets them, a resumed one keeps those of the epochs it resumed from
         self.evals: list[dict] = []
         self.eval_best: Optional[dict] = None
 
@@ -85,7 +86,7 @@ class RunReader:
             kind = r.get("type")
             if kind == "start":
                 self.start, self.end = r, None
-                self.evals, self.eval_best = [], None
+                self.evals, self.eval_best = _evals_kept_at_start(self.evals, self.eval_best, r)
             elif kind == "eval":
                 self.evals.append(r)
             elif kind == "eval_best":
@@ -133,6 +134,21 @@ class RunReader:
             return None
         end = self.state.get("finished") or (now or time.time())
         return float(end) - float(started)
+
+
+def _evals_kept_at_start(evals: list[dict], best: Optional[dict], start: dict) -> tuple[list[dict], Optional[dict]]:
+    """The eval records still true after a `start` record. Training that resumes after epoch E keeps
+    checkpoints 0..E, and the evaluate stage reuses (does not record again) what was measured on them;
+    a fresh start (no `resumed_from_epoch`) replaces every checkpoint."""
+    resumed = start.get("resumed_from_epoch")
+    if resumed is None:
+        return [], None
+
+    def kept(rec: Optional[dict]) -> bool:
+        epoch = (rec or {}).get("epoch")
+        return isinstance(epoch, int) and epoch <= int(resumed)
+
+    return [e for e in evals if kept(e)], (best if kept(best) else None)
 
 
 # ------------------------------------------------------------------------------------ formatting

@@ -325,3 +325,57 @@ def test_status_shows_the_pace(capsys):
     assert main(["status", str(RECORDED)]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("train:"))
     assert "step 126/126" in line and "0.19 steps/s · 379 tok/s" in line
+
+
+def test_a_resumed_start_keeps_the_measurements_of_the_epochs_it_resumed_from(tmp_path):
+    """The evaluate stage reuses (and does not record again) what was measured on the checkpoints a
+    resumed run keeps, so the reader must keep those records; a fresh start replaces them all."""
+    def ev(epoch, k, al):
+        return {"type": "eval", "epoch": epoch, "checkpoint": f"ck/checkpoint_{epoch}", "num_speculative_tokens": k,
+                "acceptance_length": al}
+
+    recs = [{"type": "start", "resumed_from_epoch": None}, ev(0, 1, 1.4), ev(0, 2, 1.6), ev(1, 1, 1.5),
+            {"type": "eval_best", "epoch": 1, "acceptance_length": 1.5, "num_speculative_tokens": 1},
+            {"type": "start", "resumed_from_epoch": 0}]  # killed in epoch 2; epoch 1's checkpoint is redone
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    reader = RunReader(tmp_path)
+    reader.read_metrics()
+    assert [(e["epoch"], e["num_speculative_tokens"]) for e in reader.evals] == [(0, 1), (0, 2)]
+    assert reader.eval_best is None  # it named epoch 1, which the resumed run writes again
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(ev(1, 1, 1.7)) + "\n")
+        f.write(json.dumps({"type": "start", "resumed_from_epoch": None}) + "\n")
+    reader.read_metrics()
+    assert reader.evals == [] and reader.eval_best is None  # a fresh start: every checkpoint is new
+
+
+def test_history_shows_a_run_whose_supervisor_was_killed_as_interrupted(history, tmp_path):
+    """kill -9 leaves state.json saying "running"; the history must not."""
+    import socket
+    import subprocess
+
+    from speculators_core import procs
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a PID that has exited (were it reused, its start time tells it apart)
+
+    def run(name: str, **state) -> Path:
+        rd = tmp_path / name
+        shutil.copytree(RECORDED, rd)
+        st = json.loads((rd / "state.json").read_text())
+        st.update(name=name, status="running", finished=None, **state)
+        (rd / "state.json").write_text(json.dumps(st))
+        index.register(rd)
+        return rd
+
+    here = socket.gethostname()
+    run("killed", pid=gone.pid, pid_start=None, host=here)
+    run("alive", pid=os.getpid(), pid_start=procs.start_ticks(os.getpid()), host=here)
+    run("elsewhere", pid=gone.pid, pid_start=None, host=here + "-another-node")
+    run("old-format", pid=gone.pid, pid_start=None)  # before state.json named its host
+    run("starting", pid=None)
+    status = {e.name: e.status for e in index.list_entries()}
+    assert status == {"killed": "interrupted", "alive": "running", "elsewhere": "running",
+                      "old-format": "interrupted", "starting": "running"}
+    # shown only: the run's files and its history entry still hold what the run wrote
+    assert json.loads(index.entry_path(tmp_path / "killed").read_text())["status"] == "running"
