@@ -9,7 +9,8 @@ a reader never sees a torn entry. An entry: name, dir, config hash (of run.toml'
 started/finished, the best validation loss and the acceptance length measured by the evaluate
 stage (`type: "eval"` records of metrics.jsonl, when present). `create_run_dir` registers a run,
 the supervisor again when it ends; `list_entries` refreshes the status of entries whose state.json
-changed since and prunes entries whose directory is gone. Nothing here imports torch or the app.
+changed since, shows "interrupted" for an active run whose supervisor (on this host) is gone, and
+prunes entries whose directory is gone. Nothing here imports torch or the app.
 """
 
 from __future__ import annotations
@@ -146,6 +147,27 @@ def _state_mtime(run_dir: Path) -> Optional[float]:
         return None
 
 
+#: The status the history shows for a run whose state.json says it is active while its supervisor,
+#: on this machine, is gone (killed with SIGKILL, out of memory, the machine restarted).
+INTERRUPTED = "interrupted"
+
+
+def _supervisor_gone(run_dir: Path) -> bool:
+    """True when state.json names a supervisor on this host that no longer runs (a reused PID is
+    told apart by its start time). A run supervised on another host is never judged from here."""
+    import socket
+
+    from speculators_core.procs import pid_alive
+    from speculators_core.runs.rundir import read_state
+
+    st = read_state(run_dir)
+    if st.get("status") not in layout.RUN_ACTIVE or not st.get("pid"):
+        return False  # finished since, or not started yet ("starting" without a pid)
+    if st.get("host") and st["host"] != socket.gethostname():
+        return False
+    return not pid_alive(st.get("pid"), st.get("pid_start"))
+
+
 def list_entries(limit: Optional[int] = None, prune: bool = True) -> list[RunEntry]:
     """Indexed runs, newest first. Entries whose directory is gone are removed (`prune`); one whose
     state.json changed since it was written is refreshed (and rewritten once its run has ended)."""
@@ -169,7 +191,9 @@ def list_entries(limit: Optional[int] = None, prune: bool = True) -> list[RunEnt
                     pass
             continue
         mtime = _state_mtime(run_dir)
-        if mtime is not None and mtime > entry.updated:
+        if entry.status in layout.RUN_ACTIVE and _supervisor_gone(run_dir):
+            entry.status = INTERRUPTED  # shown only: the run's own files still say "running"
+        elif mtime is not None and mtime > entry.updated:
             if entry.status in layout.RUN_ACTIVE:
                 from speculators_core.runs.rundir import read_state
 

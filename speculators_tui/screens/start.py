@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from speculators_tui.widgets.app_footer import AppFooter
 
 STATUS_STYLE = {"running": "bold yellow", "starting": "yellow", "completed": "green", "failed": "red",
-                "stopped": "dim"}
+                "stopped": "dim", "interrupted": "bold red"}
 
 
 def _ago(t) -> str:
