@@ -22,6 +22,24 @@ def _add_bool(p: argparse.ArgumentParser, name: str, default: bool, help: str) -
     p.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
 
 
+class _LayerIds(argparse.Action):
+    """Layer ids written any way a user copies them: `2 18 33`, `2,18,33` or `[2, 18, 33]` (as
+    run.toml and the wizard show them)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        ids = []
+        for token in values:
+            for part in token.replace("[", " ").replace("]", " ").replace(",", " ").split():
+                try:
+                    ids.append(int(part))
+                except ValueError:
+                    parser.error(f"{option_string}: expected whole numbers such as `2 18 33` or `2,18,33`, "
+                                 f"got {part!r}")
+        if not ids:
+            parser.error(f"{option_string}: give at least one layer id, e.g. `2 18 33 36`")
+        setattr(namespace, self.dest, ids)
+
+
 def _dtype(text: str) -> str:
     try:
         return precision.normalise(text)
@@ -62,7 +80,7 @@ def launch_vllm_parser() -> argparse.ArgumentParser:
                 "Start `vllm serve MODEL` with hidden-states extraction. Everything after `--` goes to vLLM.",
         usage="%(prog)s MODEL [--target-layer-ids ...] [--hidden-states-path DIR] [--dry-run] -- <vLLM args>")
     p.add_argument("model", help="target model: HF id, local directory, or builtin:tiny-qwen3")
-    p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
+    p.add_argument("--target-layer-ids", nargs="+", action=_LayerIds, default=None, metavar="ID",
                    help="layer ids to extract; last = L (default [2, L//2, L-3, L])")
     p.add_argument("--hidden-states-path", default=paths.default_hidden_states_dir(),
                    help="directory the server writes hidden-states files to (default: private to this user, "
@@ -82,7 +100,7 @@ def hf_server_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--hidden-states-path", required=True, help="directory the server writes files to")
-    p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
+    p.add_argument("--target-layer-ids", nargs="+", action=_LayerIds, default=None, metavar="ID",
                    help="layer ids to extract; last = L (default [2, L//2, L-3, L])")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_dtype(p, "the model's dtype")
@@ -173,7 +191,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-generate", choices=("delete", "cache"), default="delete",
                    help="after using generated hidden states: delete them or keep them in the cache")
     p.add_argument("--hidden-states-path", default=None, help="hidden-states cache directory")
-    p.add_argument("--target-layer-ids", type=int, nargs="+", default=None,
+    p.add_argument("--target-layer-ids", nargs="+", action=_LayerIds, default=None, metavar="ID",
                    help="the server's layer ids (aux..., L); default from the target config")
     p.add_argument("--from-pretrained", default=None, help="start from this drafter checkpoint")
     _add_bool(p, "resume", False, "continue from the latest checkpoint in --save-path")

@@ -248,3 +248,22 @@ def test_demo_threads_are_in_the_stage_env_and_run_sh():
     stages = {s.name: s for s in build_stages(cfg, load_target("builtin:tiny-qwen3"), environ={"OMP_NUM_THREADS": "3"},
                                               cores=2)}
     assert stages["server"].env["OMP_NUM_THREADS"] == "3" and stages["train"].env["OMP_NUM_THREADS"] == "3"
+
+
+@pytest.mark.parametrize("parser", [stage_args.launch_vllm_parser, stage_args.hf_server_parser, train_parser])
+@pytest.mark.parametrize("given", [["2", "18", "33", "36"], ["2,18,33,36"], ["[2,", "18,", "33,", "36]"],
+                                   ["[2,18,33,36]"], ["2,18", "33", "36"]])
+def test_layer_ids_parse_as_run_toml_and_the_wizard_write_them(parser, given):
+    base = {"train_parser": ["--verifier-name-or-path", "m", "--data-path", "d", "--save-path", "s"]}.get(
+        parser.__name__, ["m"])
+    if parser is stage_args.hf_server_parser:
+        base += ["--hidden-states-path", "h"]
+    args = parser().parse_args(base + ["--target-layer-ids", *given])
+    assert args.target_layer_ids == [2, 18, 33, 36]
+
+
+def test_a_bad_layer_id_names_the_flag_and_the_forms_it_takes(capsys):
+    with pytest.raises(SystemExit):
+        stage_args.launch_vllm_parser().parse_args(["m", "--target-layer-ids", "2,L-3"])
+    err = capsys.readouterr().err
+    assert "--target-layer-ids: expected whole numbers such as `2 18 33` or `2,18,33`, got 'L-3'" in err
