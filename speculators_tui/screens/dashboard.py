@@ -370,7 +370,9 @@ class DashboardScreen(Screen):
             out.append(f" (val replay; estimate {_num(est, '{:.2f}')})\n", style="dim")
         if w.evals:
             out.append(w.measured_text() + "\n", style="bold")
-        out.append(f"tokens/s {_num(t.get('tokens_per_s'), '{:,.0f}')}  lr {_num(t.get('lr'), '{:.2e}')}\n")
+        # The last step's own figure (the trainer's); the pace line above has the recent median
+        # over wall-clock time, pauses included: the two differ, and say which is which.
+        out.append(f"last step {_num(t.get('tokens_per_s'), '{:,.0f}')} tokens/s  lr {_num(t.get('lr'), '{:.2e}')}\n")
         st, wait = t.get("step_time_s"), t.get("data_wait_s")
         if st and wait is not None:
             share = min(1.0, float(wait) / float(st)) if st else 0.0
