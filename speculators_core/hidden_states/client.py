@@ -7,7 +7,8 @@ path checked against the storage directory, `.lock` waited on, loaded and checke
 
 Bounded: at most `max_in_flight` HTTP requests and `max_files_on_disk` server files at once.
 Robust: connection errors, timeouts and 5xx are retried with backoff on the least busy endpoint
-that is up; a request fails with `ServerUnavailable` once every endpoint has been unreachable for
+that is up; a sample whose file the server never wrote (a server killed after it answered) is asked
+for again; a request fails with `ServerUnavailable` once every endpoint has been unreachable for
 longer than `grace_period` seconds.
 """
 
@@ -33,6 +34,7 @@ from speculators_core.hidden_states.files import (
     remove_server_file,
     safe_server_path,
     wait_for_file,
+    WriterGone,
 )
 
 #: Backoff between retries of one endpoint: BASE * 2**failures seconds, capped, with jitter.
@@ -40,6 +42,10 @@ BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 5.0
 #: 5xx answers from a server that is up: retried this many times, then the sample fails.
 MAX_SERVER_ERRORS = 5
+#: Times a sample is asked for again when the server answered but its writer then died without
+#: writing the file (a server killed between the answer and the write): the next try goes to the
+#: least busy endpoint, which is another one once the dead server refuses connections.
+MAX_WRITER_LOSSES = 2
 
 
 class ApiKeyError(ValueError):
@@ -375,24 +381,31 @@ class HiddenStatesClient:
         t_queued = time.monotonic()
         try:
             async with self._file_slots:
-                async with self._request_slots:
-                    t_start = time.monotonic()
-                    with self._stats_lock:
-                        self._in_flight += 1
-                    try:
-                        returned, ep, returned_ids = await self._request(ids)
-                    finally:
+                t_start = time.monotonic()
+                for attempt in range(MAX_WRITER_LOSSES + 1):
+                    async with self._request_slots:
                         with self._stats_lock:
-                            self._in_flight -= 1
-                # The sample's own ids must come back (before touching any file).
-                path = safe_server_path(returned, self.storage_dir)
-                if returned_ids is not None and list(returned_ids) != ids:
-                    await self._discard(path)
-                    raise HiddenStatesError(
-                        f"row {row_id}: the server tokenised the prompt differently ({len(returned_ids)} ids back, "
-                        f"{len(ids)} sent); rejected"
-                    )
-                hs, nbytes = await self._take_file(path, ids, cache_dir, row_id)
+                            self._in_flight += 1
+                        try:
+                            returned, ep, returned_ids = await self._request(ids)
+                        finally:
+                            with self._stats_lock:
+                                self._in_flight -= 1
+                    # The sample's own ids must come back (before touching any file).
+                    path = safe_server_path(returned, self.storage_dir)
+                    if returned_ids is not None and list(returned_ids) != ids:
+                        await self._discard(path)
+                        raise HiddenStatesError(
+                            f"row {row_id}: the server tokenised the prompt differently ({len(returned_ids)} ids "
+                            f"back, {len(ids)} sent); rejected"
+                        )
+                    try:
+                        hs, nbytes = await self._take_file(path, ids, cache_dir, row_id)
+                        break
+                    except WriterGone as e:
+                        if attempt == MAX_WRITER_LOSSES:
+                            raise HiddenStatesError(f"row {row_id}: {e} ({attempt + 1} times)") from e
+                        ep.last_error = str(e)  # asked again below, on the least busy endpoint
         except HiddenStatesError:
             self._record_error()
             raise

@@ -133,6 +133,11 @@ def _lstat(dir_fd: int, name: str) -> Optional[os.stat_result]:
         return None
 
 
+class WriterGone(HiddenStatesError):
+    """The server answered, then released its lock without writing the file: the writer died (a
+    killed server) or gave up. The sample itself is fine; asking again may well succeed."""
+
+
 async def wait_for_file(dir_fd: int, name: str, timeout: float, poll: float = 0.002, max_poll: float = 0.05) -> None:
     """Wait until the writer has finished `name` in the storage directory (the `.lock` protocol), or
     raise HiddenStatesError (UnsafePath for a lock or file that is not a regular file).
@@ -151,9 +156,9 @@ async def wait_for_file(dir_fd: int, name: str, timeout: float, poll: float = 0.
         if state is True:
             if st is not None:
                 return
-            raise HiddenStatesError(
-                f"{name}: the server released the lock but wrote no file (the request was aborted or the "
-                f"write failed; see the server log)"
+            raise WriterGone(
+                f"{name}: the server released the lock but wrote no file (the request was aborted, the "
+                f"write failed or the server died; see the server log)"
             )
         if state is None:
             size = st.st_size if st is not None else -1

@@ -127,7 +127,11 @@ def main() -> None:
                 write(path, ids, None)
             elif a.mode == "wrong-ids":
                 out_ids = [i + 1 for i in ids]
-            if a.mode not in ("escape", "from-file", "fifo-lock"):
+            if a.mode == "writer-dies" and n <= a.fail_count:  # answered, then died before writing
+                lock_fd = os.open(path + ".lock", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                threading.Timer(a.lock_delay, os.close, args=(lock_fd,)).start()
+            elif a.mode not in ("escape", "from-file", "fifo-lock"):
                 lock_fd = None
                 if a.mode != "nolock":
                     lock_fd = os.open(path + ".lock", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)

@@ -233,3 +233,20 @@ async def test_not_a_hidden_states_server(tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+async def test_a_sample_whose_writer_died_is_asked_for_again(fake_server):
+    """The server answered, then released its lock without a file (killed between the answer and
+    the write): the sample is fetched again instead of being skipped."""
+    url, storage = fake_server("writer-dies", fail_count=1, lock_delay=0.05)
+    async with HiddenStatesClient([url], str(storage)) as c:
+        hs = await c.fetch(4, _ids(4))
+    assert hs.token_ids.tolist() == _ids(4)
+    assert _leftovers(storage) == []
+
+
+async def test_a_writer_that_always_dies_fails_the_sample_with_the_cause(fake_server):
+    url, storage = fake_server("writer-dies", fail_count=100, lock_delay=0.05)
+    async with HiddenStatesClient([url], str(storage)) as c:
+        with pytest.raises(HiddenStatesError, match=r"row 5: .*released the lock but wrote no file.*\(3 times\)"):
+            await c.fetch(5, _ids(5))
