@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
+
+# A suite started as a background job of a non-interactive shell (`cmd &`, nohup) inherits an
+# *ignored* SIGINT, which exec passes on to every child: Python then installs no KeyboardInterrupt
+# handler there, and the Ctrl-C tests could never interrupt anything. The default handler is reset
+# to the default action by exec, so every child again reacts to Ctrl-C as it would in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 pytest_plugins = ["tests.vllm_fixtures", "tests.onpolicy_fixtures"]
 
