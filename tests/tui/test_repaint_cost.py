@@ -78,7 +78,8 @@ async def test_line_chart_draws_once_per_change_of_its_data(monkeypatch):
         assert [line.rstrip() for line in lines] == [t.plain.rstrip() for t in expected]
         axis = chart.render_line(chart.size.height - 1)  # the x axis is drawn dim, as a whole line
         assert all(seg.style.dim for seg in axis if seg.text.strip())
-        curve = [seg for y in range(chart.size.height - 1) for seg in chart.render_line(y) if "⠀" <= seg.text[:1] <= "⣿"]
+        curve = [seg for y in range(chart.size.height - 1) for seg in chart.render_line(y)
+                 if "⠀" <= seg.text[:1] <= "⣿"]
         assert curve and all(seg.style.color.name == "cyan" for seg in curve)
         chart.refresh()  # a repaint with nothing changed reuses the strips
         await pilot.pause()
@@ -88,23 +89,31 @@ async def test_line_chart_draws_once_per_change_of_its_data(monkeypatch):
         assert len(drawn) == 2 and "4 step" in chart.render_line(chart.size.height - 1).text
 
 
-async def test_watching_a_live_run_asks_for_no_layout_pass_on_the_metrics_tab(user_config, tmp_path, monkeypatch):
-    """Polls that only tick clocks and add points repaint; none re-arranges the screen."""
+def _live_app(tmp_path, monkeypatch, chart_s: float):
+    """The app on a live fabricated run, polling every 0.1 s."""
     import speculators_tui.screens.dashboard as dash
 
     monkeypatch.setattr(dash, "POLL_S", 0.1)
-    monkeypatch.setattr(dash, "CHART_S", 0.2)
+    monkeypatch.setattr(dash, "CHART_S", chart_s)
     run = write_run_dir(tmp_path / "live", steps=5, finished=False)
-    app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
+    return SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[]), run
+
+
+def _add_step(run, step: int) -> None:
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"type": "train", "time": %d, "step": %d, "epoch": 0, "loss": 1.0}\n'
+                % (1_780_000_040 + 2 * step, step))
+
+
+async def test_watching_a_live_run_asks_for_no_layout_pass_on_the_metrics_tab(user_config, tmp_path, monkeypatch):
+    """Polls that only tick clocks and add points repaint; none re-arranges the screen."""
+    app, run = _live_app(tmp_path, monkeypatch, chart_s=0.2)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.5)
         seen = _record_refreshes(monkeypatch)
-        metrics = run / "metrics.jsonl"
         for step in range(6, 9):  # the run goes on: new steps arrive between polls
-            with open(metrics, "a") as f:
-                f.write('{"type": "train", "time": %d, "step": %d, "epoch": 0, "loss": 1.0}\n'
-                        % (1_780_000_040 + 2 * step, step))
+            _add_step(run, step)
             await pilot.pause(0.25)
         painted = {name for name, _ in seen}
         assert {"chart-loss", "stats"} <= painted, painted  # the new points and the clock were shown
@@ -112,12 +121,7 @@ async def test_watching_a_live_run_asks_for_no_layout_pass_on_the_metrics_tab(us
 
 
 async def test_charts_redraw_at_most_every_chart_s_and_catch_up_when_steps_stop(user_config, tmp_path, monkeypatch):
-    import speculators_tui.screens.dashboard as dash
-
-    monkeypatch.setattr(dash, "POLL_S", 0.1)
-    monkeypatch.setattr(dash, "CHART_S", 0.6)
-    run = write_run_dir(tmp_path / "live", steps=5, finished=False)
-    app = SpeculatorsApp(run_dir=run, gpu_probe=four_gpus, runs_dirs=[])
+    app, run = _live_app(tmp_path, monkeypatch, chart_s=0.6)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.3)
@@ -126,9 +130,7 @@ async def test_charts_redraw_at_most_every_chart_s_and_catch_up_when_steps_stop(
         real = chart.set_series
         monkeypatch.setattr(chart, "set_series", lambda series: draws.append(1) or real(series))
         for step in range(6, 18):  # a step every 0.1 s for 1.2 s: a poll each time sees new data
-            with open(run / "metrics.jsonl", "a") as f:
-                f.write('{"type": "train", "time": %d, "step": %d, "epoch": 0, "loss": 1.0}\n'
-                        % (1_780_000_040 + 2 * step, step))
+            _add_step(run, step)
             await pilot.pause(0.1)
         assert 1 <= len(draws) <= 3, len(draws)  # not one per poll
         await pilot.pause(0.9)  # no more steps: the points the last draw missed still arrive
