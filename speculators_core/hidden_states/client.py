@@ -26,6 +26,7 @@ from typing import Optional, Sequence, Union
 from speculators_core.hidden_states.errors import AuthenticationFailed, HiddenStatesError, ServerUnavailable, UnsafePath
 from speculators_core.hidden_states.files import (
     HiddenStates,
+    WriterGone,
     cache_path,
     load_bytes_checked,
     move_server_file,
@@ -34,7 +35,6 @@ from speculators_core.hidden_states.files import (
     remove_server_file,
     safe_server_path,
     wait_for_file,
-    WriterGone,
 )
 
 #: Backoff between retries of one endpoint: BASE * 2**failures seconds, capped, with jitter.
@@ -381,13 +381,14 @@ class HiddenStatesClient:
         t_queued = time.monotonic()
         try:
             async with self._file_slots:
-                t_start = time.monotonic()
                 for attempt in range(MAX_WRITER_LOSSES + 1):
                     async with self._request_slots:
+                        if attempt == 0:
+                            t_start = time.monotonic()  # the wait for a request slot is queueing
                         with self._stats_lock:
                             self._in_flight += 1
                         try:
-                            returned, ep, returned_ids = await self._request(ids)
+                            returned, _, returned_ids = await self._request(ids)
                         finally:
                             with self._stats_lock:
                                 self._in_flight -= 1
@@ -405,7 +406,6 @@ class HiddenStatesClient:
                     except WriterGone as e:
                         if attempt == MAX_WRITER_LOSSES:
                             raise HiddenStatesError(f"row {row_id}: {e} ({attempt + 1} times)") from e
-                        ep.last_error = str(e)  # asked again below, on the least busy endpoint
         except HiddenStatesError:
             self._record_error()
             raise

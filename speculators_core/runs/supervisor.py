@@ -239,7 +239,8 @@ class Supervisor(ChildrenMixin, ServerMixin, MonitorMixin, EpochEvalMixin):
         self.state.update(
             name=self.state.get("name") or self.run_dir.name, run_dir=str(self.run_dir), status="running",
             pid=os.getpid(), pgid=os.getpgid(0), pid_start=procs.start_ticks(os.getpid()),
-            host=socket.gethostname(), started=time.time(), finished=None, stage=None, environ=rundir.recorded_environ(self.environ),
+            host=socket.gethostname(), started=time.time(), finished=None, stage=None,
+            environ=rundir.recorded_environ(self.environ),
         )
         self.state["stages"] = layout.stage_states(s.name for s in self.stages)
         self._save()

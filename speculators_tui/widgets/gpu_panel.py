@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.text import Text
 
-
 from speculators_tui.data.run_watch import GpuView
 from speculators_tui.widgets.quiet_static import QuietStatic
 
