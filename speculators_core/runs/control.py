@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,17 @@ def is_running(run_dir) -> bool:
     if st.get("status") not in layout.RUN_ACTIVE:
         return False
     return procs.pid_alive(st.get("pid"), st.get("pid_start"))
+
+
+def supervisor_gone(st: dict) -> bool:
+    """True when `st` (a run's state.json) calls the run active and names a supervisor on this host
+    that no longer runs (killed with SIGKILL, out of memory, the machine restarted). A run not
+    started yet (no pid) or supervised on another host is never judged from here."""
+    if st.get("status") not in layout.RUN_ACTIVE or not st.get("pid"):
+        return False
+    if st.get("host") and st["host"] != socket.gethostname():
+        return False
+    return not procs.pid_alive(st.get("pid"), st.get("pid_start"))
 
 
 def _live_child_groups(st: dict) -> list[int]:

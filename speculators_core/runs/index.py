@@ -152,22 +152,6 @@ def _state_mtime(run_dir: Path) -> Optional[float]:
 INTERRUPTED = "interrupted"
 
 
-def _supervisor_gone(run_dir: Path) -> bool:
-    """True when state.json names a supervisor on this host that no longer runs (a reused PID is
-    told apart by its start time). A run supervised on another host is never judged from here."""
-    import socket
-
-    from speculators_core.procs import pid_alive
-    from speculators_core.runs.rundir import read_state
-
-    st = read_state(run_dir)
-    if st.get("status") not in layout.RUN_ACTIVE or not st.get("pid"):
-        return False  # finished since, or not started yet ("starting" without a pid)
-    if st.get("host") and st["host"] != socket.gethostname():
-        return False
-    return not pid_alive(st.get("pid"), st.get("pid_start"))
-
-
 def list_entries(limit: Optional[int] = None, prune: bool = True) -> list[RunEntry]:
     """Indexed runs, newest first. Entries whose directory is gone are removed (`prune`); one whose
     state.json changed since it was written is refreshed (and rewritten once its run has ended)."""
@@ -191,21 +175,22 @@ def list_entries(limit: Optional[int] = None, prune: bool = True) -> list[RunEnt
                     pass
             continue
         mtime = _state_mtime(run_dir)
-        if entry.status in layout.RUN_ACTIVE and _supervisor_gone(run_dir):
-            entry.status = INTERRUPTED  # shown only: the run's own files still say "running"
-        elif mtime is not None and mtime > entry.updated:
-            if entry.status in layout.RUN_ACTIVE:
-                from speculators_core.runs.rundir import read_state
+        changed = mtime is not None and mtime > entry.updated
+        if entry.status in layout.RUN_ACTIVE:
+            from speculators_core.runs.control import supervisor_gone
+            from speculators_core.runs.rundir import read_state
 
-                fresh = read_state(run_dir)
-                if fresh.get("status") in layout.RUN_FINISHED:
-                    register(run_dir)
-                    entry = summarize(run_dir)
-                elif fresh.get("status"):
-                    entry.status = str(fresh["status"])
-            else:
+            fresh = read_state(run_dir)  # once: the status, and whether its supervisor still runs
+            if supervisor_gone(fresh):
+                entry.status = INTERRUPTED  # shown only: the run's own files still say "running"
+            elif changed and fresh.get("status") in layout.RUN_FINISHED:
                 register(run_dir)
                 entry = summarize(run_dir)
+            elif changed and fresh.get("status"):
+                entry.status = str(fresh["status"])
+        elif changed:
+            register(run_dir)
+            entry = summarize(run_dir)
         out.append(entry)
     out.sort(key=lambda e: (e.started or 0.0, e.name), reverse=True)
     return out[:limit] if limit else out
