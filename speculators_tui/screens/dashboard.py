@@ -233,10 +233,13 @@ class DashboardScreen(Screen):
         self.notify(f"Copied to the clipboard (OSC 52, where the terminal allows it):\n{serve}")
 
     # -- polling -----------------------------------------------------------------------------------
-    def _schedule(self, delay: float) -> None:
+    def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+
+    def _schedule(self, delay: float) -> None:
+        self._stop_timer()
         if delay <= 0:
             self._poll()
         else:
@@ -251,9 +254,7 @@ class DashboardScreen(Screen):
     def _poll(self) -> None:
         if self._detached:
             return
-        if self._timer is not None:  # a poll now replaces the one that was due
-            self._timer.stop()
-            self._timer = None
+        self._stop_timer()  # a poll now replaces the one that was due
         if self._in_flight:
             self._poll_again = True
             return
@@ -512,9 +513,7 @@ class DashboardScreen(Screen):
         self._schedule(0)
 
     def action_detach(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
+        self._stop_timer()
         self._detached = True  # a poll still in flight schedules nothing more
         self.workers.cancel_group(self, "dashboard-poll")
         self.app.detach_dashboard()  # type: ignore[attr-defined]
